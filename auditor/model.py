@@ -127,6 +127,12 @@ class Inventory:
     sites: dict[str, Site]
     hosts: tuple[Host, ...]
     ports: dict[str, int]  # port overrides by rule id
+    # Line of each `ports` entry, so overrides checked once the rule sets are
+    # loaded (auditor.ruleset.effective_rules) still say FILE:LINE.
+    port_lines: dict[str, int] = field(default_factory=dict)
+    # Host list files a YAML inventory referenced (`hosts: hosts.csv`), as
+    # (path, sha256): evidence beside `sha256`, which is the YAML file's.
+    host_files: tuple[tuple[str, str], ...] = ()
 
     @property
     def single_vcenter(self) -> bool:
