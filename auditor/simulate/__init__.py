@@ -1,0 +1,110 @@
+"""Scenarios → crafted captures (scapy), for tests, demos and training.
+
+``simulate("4008-refused", Path("x.pcapng"), Path("inv.yaml"))`` writes a
+capture of the scenario's deployment and the matching inventory. Output is
+deterministic for a seed: a fixed start time, and every port, sequence
+number, IP id and payload byte drawn from one seeded RNG.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable
+
+from auditor.errors import UsageError
+
+from .deployment import Deployment, single_vcenter, two_site
+from .traffic import Plan, Traffic
+from .wire import Frame
+
+# 2026-01-15T02:00:00Z: a night-time capture window, fixed for determinism.
+START_NS = int(_dt.datetime(2026, 1, 15, 2, 0, 0, tzinfo=_dt.timezone.utc).timestamp()) * 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str  # one line, shown by `zvr-audit simulate --help`
+    deployment: Callable[[], Deployment]
+    plan: Plan
+
+
+def _s(name: str, description: str, plan: Plan = Plan(), deployment: Callable[[], Deployment] = two_site) -> tuple[str, Scenario]:
+    return name, Scenario(name, description, deployment, plan)
+
+
+SCENARIOS: dict[str, Scenario] = dict(
+    [
+        _s("healthy-two-site", "Two paired sites, every expected ZVR flow present: no findings."),
+        _s("4008-blocked-drop", "4008 between the sites' VRAs silently dropped: SYNs retried, never answered.", Plan(vra_data="drop")),
+        _s("4008-refused", "4008 to the recovery VRAs refused: every SYN answered by RST-ACK.", Plan(vra_data="refuse")),
+        _s("4008-icmp-prohibited", "4008 to the recovery VRAs rejected by a firewall with ICMP admin-prohibited.", Plan(vra_data="prohibited")),
+        _s("4008-stale-vra", "The first protected VRA sends 4008 to the recovery VRA's old address, not in the inventory.", Plan(stale_vra=True)),
+        _s("9081-missing", "No 9081 between the two ZVMs at all (sites not talking).", Plan(zvm_peer="missing")),
+        _s("9081-blocked", "9081 between the two ZVMs dropped in both directions.", Plan(zvm_peer="drop")),
+        _s("vcenter-reversed", "The protected vCenter opens 443 to its ZVM (besides the ZVM's own 443 to it).", Plan(vcenter_reversed=True)),
+        _s("rdp-unknown", "RDP (3389) to the protected ZVM from a workstation outside the inventory.", Plan(rdp_unknown=True)),
+        _s("vba-missing", "The recovery ZVM never talks to its VBA on 4006.", Plan(vba_silent_site="dr")),
+        _s("single-vcenter", "One vCenter, ZVR installed once, VRAs at a main and a branch location: no findings.", Plan(), single_vcenter),
+        _s("one-site-capture", "Healthy deployment captured at prod only: prod's flows plus the cross-site ones.", Plan(capture_site="prod")),
+        _s(
+            "demo",
+            "The bundled demo: stale 4008 address, 9081 blocked, vCenter reversed, RDP from an unknown host, a silent VBA.",
+            Plan(duration_s=180, bulk_segments=6, stale_vra=True, zvm_peer="drop", vcenter_reversed=True, rdp_unknown=True, vba_silent_site="dr"),
+        ),
+    ]
+)
+
+
+def scenario_frames(scenario: str, *, seed: int = 0) -> tuple[Deployment, list[Frame]]:
+    """The scenario's deployment and its frames in capture order."""
+    if scenario not in SCENARIOS:
+        raise UsageError(f"unknown scenario '{scenario}' (known: {', '.join(SCENARIOS)})")
+    s = SCENARIOS[scenario]
+    dep = s.deployment()
+    # The scenario's name is mixed into the seed so scenarios differ, while
+    # one scenario and seed always give the same bytes.
+    rng = random.Random(f"{seed}:{scenario}")
+    wire = Traffic(dep, s.plan, rng, START_NS).build()
+    return dep, wire.sorted_frames()
+
+
+def simulate(scenario: str, out: Path, inventory_out: Path | None = None, *, seed: int = 0) -> None:
+    """Write the scenario's capture to `out` (pcapng when its name ends in
+    .pcapng, classic microsecond pcap otherwise) and, when asked, its
+    inventory YAML to `inventory_out`."""
+    from scapy.utils import PcapNgWriter, PcapWriter
+
+    out = Path(out)
+    dep, frames = scenario_frames(scenario, seed=seed)
+    try:
+        if out.suffix.lower() == ".pcapng":
+            ng = PcapNgWriter(str(out))
+            ng.linktype = 1  # Ethernet; set before the header is written
+            try:
+                ng.write_header(None)
+                for f in frames:
+                    # Decimal seconds: exact microseconds (a float would round)
+                    ng.write_packet(f.pkt, sec=Decimal(f.ts_ns) / Decimal(1_000_000_000))  # type: ignore[arg-type]
+            finally:
+                ng.close()
+        else:
+            w = PcapWriter(str(out), linktype=1, sync=False)
+            try:
+                w.write_header(None)
+                for f in frames:
+                    sec, ns = divmod(f.ts_ns, 1_000_000_000)
+                    w.write_packet(f.pkt, sec=sec, usec=ns // 1000)
+            finally:
+                w.close()
+        if inventory_out is not None:
+            Path(inventory_out).write_text(dep.inventory_yaml(), encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"{e.filename or out}: cannot write: {e.strerror}") from None
+
+
+__all__ = ["SCENARIOS", "Scenario", "simulate", "scenario_frames", "START_NS"]
