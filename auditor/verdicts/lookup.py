@@ -1,0 +1,82 @@
+"""Address → inventory host, vectorised, most specific match first.
+
+Addresses are (hi, lo) uint64 halves of a 128-bit number, IPv4 written
+IPv4-mapped (``auditor.tables``). Inventory networks are grouped by prefix
+length; for each length, longest first, the still-unmatched addresses are
+masked and looked up in a hash index of that length's networks. Cost is
+(number of distinct prefix lengths) × (addresses), never hosts × addresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from auditor.model import Host
+
+_ALL = (1 << 64) - 1
+_V4_MAPPED = 0x0000FFFF00000000
+
+
+def _network_key(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int, int]:
+    """(prefix length in the 128-bit space, hi, lo) of a network's start."""
+    if net.version == 4:
+        return 96 + net.prefixlen, 0, _V4_MAPPED | int(net.network_address)
+    value = int(net.network_address)
+    return net.prefixlen, value >> 64, value & _ALL
+
+
+def _masks(prefix: int) -> tuple[np.uint64, np.uint64]:
+    if prefix <= 64:
+        hi = (_ALL << (64 - prefix)) & _ALL if prefix else 0
+        return np.uint64(hi), np.uint64(0)
+    lo = (_ALL << (128 - prefix)) & _ALL
+    return np.uint64(_ALL), np.uint64(lo)
+
+
+class AddressIndex:
+    """Maps addresses to the index of their host in ``hosts`` (-1: none)."""
+
+    def __init__(self, hosts: Sequence[Host]) -> None:
+        by_prefix: dict[int, dict[tuple[int, int], int]] = {}
+        for host_idx, host in enumerate(hosts):
+            for net in host.networks:
+                prefix, hi, lo = _network_key(net)
+                # The inventory loader refuses one block on two hosts; if it
+                # slipped through, the first host keeps it (deterministic).
+                by_prefix.setdefault(prefix, {}).setdefault((hi, lo), host_idx)
+        self._levels: list[tuple[np.uint64, np.uint64, pd.MultiIndex, np.ndarray]] = []
+        for prefix in sorted(by_prefix, reverse=True):  # most specific first
+            entries = by_prefix[prefix]
+            keys = np.array(list(entries), dtype=np.uint64).reshape(-1, 2)
+            index = pd.MultiIndex.from_arrays([keys[:, 0], keys[:, 1]])
+            self._levels.append((*_masks(prefix), index, np.fromiter(entries.values(), dtype=np.int32)))
+
+    def lookup(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        """Host index per address (int32, -1 outside the inventory)."""
+        hi = np.asarray(hi, dtype=np.uint64)
+        lo = np.asarray(lo, dtype=np.uint64)
+        out = np.full(len(hi), -1, dtype=np.int32)
+        todo = np.arange(len(hi))
+        for mask_hi, mask_lo, index, host_ids in self._levels:
+            if not len(todo):
+                break
+            query = pd.MultiIndex.from_arrays([hi[todo] & mask_hi, lo[todo] & mask_lo])
+            pos = index.get_indexer(query)
+            hit = pos >= 0
+            out[todo[hit]] = host_ids[pos[hit]]
+            todo = todo[~hit]
+        return out
+
+    def lookup_unique(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        """Same as ``lookup``, resolving each distinct address once (flows
+        repeat the same few addresses millions of times)."""
+        hi = np.asarray(hi, dtype=np.uint64)
+        lo = np.asarray(lo, dtype=np.uint64)
+        if not len(hi):
+            return np.zeros(0, dtype=np.int32)
+        codes, uniques = pd.MultiIndex.from_arrays([hi, lo]).factorize()
+        return self.lookup(uniques.get_level_values(0).to_numpy(np.uint64), uniques.get_level_values(1).to_numpy(np.uint64))[codes]
