@@ -468,7 +468,7 @@ class AddressIndex:
     winner is unique."""
 
     def __init__(self, inventory: Inventory) -> None:
-        his, los, lengths, owners = [], [], [], []
+        groups: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
         for index, host in enumerate(inventory.hosts):
             for network in host.networks:
                 # IPv4 lives at ::ffff:0:0/96 (tables.text_to_addr).
@@ -477,20 +477,20 @@ class AddressIndex:
                 if network.version == 4:
                     value |= 0xFFFF00000000
                     length += 96
-                his.append(value >> 64)
-                los.append(value & 0xFFFFFFFFFFFFFFFF)
-                lengths.append(length)
-                owners.append(index)
-        self._by_length: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
-        lengths_arr = np.array(lengths, dtype=np.int64)
-        for length in sorted(set(lengths), reverse=True):
-            pick = np.flatnonzero(lengths_arr == length)
-            hi = np.array([his[i] for i in pick], dtype=np.uint64)
-            lo = np.array([los[i] for i in pick], dtype=np.uint64)
-            order = np.lexsort((lo, hi))
-            self._by_length.append(
-                (length, hi[order], lo[order], np.array([owners[i] for i in pick], dtype=np.int64)[order])
-            )
+                groups.setdefault((length, network.version), []).append(
+                    (value >> 64, value & 0xFFFFFFFFFFFFFFFF, index)
+                )
+        # Longest prefix first; within a length, (hi, lo) sorted for searching.
+        self._groups: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] = []
+        for (length, version), entries in sorted(groups.items(), reverse=True):
+            entries.sort()
+            self._groups.append((
+                length,
+                version,
+                np.array([e[0] for e in entries], dtype=np.uint64),
+                np.array([e[1] for e in entries], dtype=np.uint64),
+                np.array([e[2] for e in entries], dtype=np.int64),
+            ))
 
     @staticmethod
     def _masks(length: int) -> tuple[np.uint64, np.uint64]:
@@ -504,10 +504,13 @@ class AddressIndex:
         hi = np.asarray(hi, dtype=np.uint64)
         lo = np.asarray(lo, dtype=np.uint64)
         result = np.full(hi.shape, -1, dtype=np.int64)
-        for length, net_hi, net_lo, owner in self._by_length:
-            todo = np.flatnonzero(result < 0)
+        # An IPv6 block never claims an IPv4 address, even ::/0 (whose range
+        # holds the IPv4-mapped ones).
+        is_v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+        for length, version, net_hi, net_lo, owner in self._groups:
+            todo = np.flatnonzero((result < 0) & (is_v4 == (version == 4)))
             if todo.size == 0:
-                break
+                continue
             hi_mask, lo_mask = self._masks(length)
             q_hi = hi[todo] & hi_mask
             q_lo = lo[todo] & lo_mask
