@@ -1,0 +1,217 @@
+"""The chain: capture → packets → flows → verdicts → report.
+
+`audit()` is the whole tool in a few readable lines; the other functions are
+the small jobs the CLI asks for (flows only, rules, demo, outputs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+from auditor.errors import InputError, UsageError
+
+
+@dataclass
+class AuditResult:
+    report: dict[str, Any]
+    flow_table: Any  # auditor.flows.FlowTable
+    verdicts: Any  # auditor.verdicts.Verdicts
+    inventory: Any  # auditor.model.Inventory
+    rules: list[Any]  # auditor.model.Rule, effective, in load order
+    rulesets: list[Any]
+
+
+def audit(captures: list[Path], inventory: Path, rules: list[Path] | None = None, *,
+          include_flows: bool = False, progress_to: IO[str] | None = None,
+          jobs: int = 1) -> AuditResult:
+    """Audit captures against an inventory (SPEC sections 5-7)."""
+    from auditor.capture import capture_to_packets, expand_capture_paths
+    from auditor.flows import packets_to_flows
+    from auditor.inventory import load_inventory
+    from auditor.report.json_report import verdicts_to_report
+    from auditor.ruleset import effective_rules, load_rulesets, rule_ports
+    from auditor.verdicts import flows_to_verdicts
+
+    inv = load_inventory(inventory)
+    rulesets = load_rulesets([str(r) for r in rules] if rules else None, inv.profile)
+    active_rules = effective_rules(rulesets, inv)
+    stream = capture_to_packets(expand_capture_paths(captures))
+    flow_table = packets_to_flows(_with_progress(stream, progress_to), rule_ports(active_rules))
+    verdicts = flows_to_verdicts(flow_table, inv, active_rules)
+    report = verdicts_to_report(
+        captures=stream.captures, counts=stream.counts, warnings=stream.warnings,
+        inventory=inv, rulesets=rulesets, verdicts=verdicts, include_flows=include_flows,
+    )
+    return AuditResult(report, flow_table, verdicts, inv, active_rules, rulesets)
+
+
+def flows(captures: list[Path], *, progress_to: IO[str] | None = None, jobs: int = 1):
+    """Flows of captures, direction guessed with the bundled rules' ports."""
+    from auditor.capture import capture_to_packets, expand_capture_paths
+    from auditor.flows import packets_to_flows
+    from auditor.ruleset import effective_rules, load_rulesets, rule_ports
+
+    ports = rule_ports(effective_rules(load_rulesets(None, "zvr-legacy"), None))
+    stream = capture_to_packets(expand_capture_paths(captures))
+    table = packets_to_flows(_with_progress(stream, progress_to), ports)
+    return table, stream
+
+
+def exit_status(result: AuditResult, fail_on: str) -> int:
+    from auditor.model import Severity
+    from auditor.report.json_report import exit_status as _exit_status
+
+    return _exit_status(result.report, Severity(fail_on))
+
+
+# ---------------------------------------------------------------- outputs
+def write_outputs(result: AuditResult, *, json_out: str | None, html_out: str | None,
+                  flows_csv: str | None, fail_on: str = "low") -> list[Path]:
+    written: list[Path] = []
+    if json_out:
+        import json
+
+        with _open_out(json_out) as fh:
+            json.dump(result.report, fh, indent=2, ensure_ascii=False)
+            fh.write("\n")
+        written.append(Path(json_out))
+    if html_out:
+        from auditor.report import html
+
+        text = html.render(result.report, inventory=result.inventory,
+                           activity=_activity_by_verdict(result), fail_on=fail_on,
+                           rules=result.rules)
+        with _open_out(html_out) as fh:
+            fh.write(text)
+        written.append(Path(html_out))
+    if flows_csv:
+        from auditor.tables import FLOW_CSV_COLUMNS
+
+        df = result.verdicts.flows
+        cols = [c.name for c in FLOW_CSV_COLUMNS] + ["verdict", "rule"]
+        with _open_out(flows_csv) as fh:
+            df[cols].to_csv(fh, index=False)
+        written.append(Path(flows_csv))
+    return written
+
+
+def _activity_by_verdict(result: AuditResult):
+    """Packets per time bin per verdict and rule, for the HTML chart."""
+    activity = getattr(result.flow_table, "activity", None)
+    flows_df = getattr(result.verdicts, "flows", None)
+    if activity is None or flows_df is None or len(activity) == 0:
+        return None
+    joined = activity.join(flows_df[["verdict", "rule"]], on="flow")
+    return (joined.groupby(["bin_start_ns", "verdict", "rule"], dropna=False, sort=True)["packets"]
+            .sum().reset_index())
+
+
+def write_flows(table, *, csv: str | None, parquet: str | None, stdout: IO[str]) -> None:
+    from auditor.tables import FLOW_CSV_COLUMNS
+
+    df = table.flows[[c.name for c in FLOW_CSV_COLUMNS]]
+    if parquet:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise UsageError("--parquet needs pyarrow: pip install 'zvr-audit[parquet]'") from None
+        df.to_parquet(parquet, index=False)
+        return
+    if csv in (None, "-"):
+        df.to_csv(stdout, index=False)
+    else:
+        with _open_out(csv) as fh:
+            df.to_csv(fh, index=False)
+
+
+def print_report(result: AuditResult, out: IO[str], *, color: bool) -> None:
+    from auditor.report.terminal import render
+
+    render(result.report, out, color=color)
+
+
+def demo(out_dir: Path, *, progress_to: IO[str] | None = None) -> tuple[AuditResult, list[Path]]:
+    """Audit the bundled sample capture; write demo.json and demo.html."""
+    from auditor.resources import captures_dir
+
+    folder = captures_dir()
+    capture, inventory = folder / "demo.pcapng", folder / "demo-inventory.yaml"
+    if not capture.exists():
+        raise InputError(f"{capture}: the bundled demo capture is missing (broken install?)")
+    result = audit([capture], inventory, include_flows=True, progress_to=progress_to)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = write_outputs(result, json_out=str(out_dir / "demo.json"),
+                            html_out=str(out_dir / "demo.html"), flows_csv=None)
+    return result, written
+
+
+def discover(captures: list[Path], *, output: str | None, stdout: IO[str]) -> None:
+    from auditor.discover import flows_to_inventory, write_inventory
+    from auditor.ruleset import effective_rules, load_rulesets
+
+    table, _ = flows(captures)
+    inv = flows_to_inventory(table, effective_rules(load_rulesets(None, "zvr-legacy"), None))
+    if output:
+        with _open_out(output) as fh:
+            write_inventory(inv, fh)
+    else:
+        write_inventory(inv, stdout)
+
+
+def show_rules(*, inventory: str | None, rules: list[str], fmt: str, stdout: IO[str]) -> None:
+    from auditor.inventory import load_inventory
+    from auditor.ruleset import effective_rules, load_rulesets
+    from auditor.ruleset.show import render_rules
+
+    inv = load_inventory(Path(inventory)) if inventory else None
+    rulesets = load_rulesets(rules or None, inv.profile if inv else "zvr-legacy")
+    render_rules(effective_rules(rulesets, inv), fmt, stdout)
+
+
+def diff(before: Path, after: Path, *, stdout: IO[str], color: bool) -> int:
+    from auditor.diff import diff_exit_status, diff_reports, load_report, render_diff
+
+    d = diff_reports(load_report(before), load_report(after))
+    render_diff(d, stdout, color=color)
+    return diff_exit_status(d)
+
+
+# ---------------------------------------------------------------- helpers
+@contextlib.contextmanager
+def _open_out(path: str) -> Iterator[IO[str]]:
+    """Open an output file, turning a failure into one clear line (exit 2)."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "w", encoding="utf-8", newline="")
+    except OSError as e:
+        raise InputError(f"{path}: cannot write: {e.strerror}") from None
+    with fh:
+        yield fh
+
+
+def _with_progress(stream: Any, progress_to: IO[str] | None) -> Iterable[Any]:
+    """The stream's batches, with a progress bar on stderr when it is a
+    terminal (never in a pipe, a log or CI)."""
+    if progress_to is None or not getattr(progress_to, "isatty", lambda: False)():
+        return stream
+    total = getattr(stream, "total_bytes", None)
+    if not total:
+        return stream
+    return _progress_iter(stream, progress_to, total)
+
+
+def _progress_iter(stream: Any, progress_to: IO[str], total: int) -> Iterator[Any]:
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    console = Console(file=progress_to, no_color="NO_COLOR" in os.environ)
+    with Progress("reading captures", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("read", total=total)
+        for batch in stream:
+            bar.update(task, completed=getattr(stream, "bytes_read", 0))
+            yield batch
