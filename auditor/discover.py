@@ -842,10 +842,11 @@ def captures_to_inventory(paths: list[str], rules: Iterable[Rule | RuleSet] | No
     from auditor.capture import capture_to_packets  # type: ignore[attr-defined]
     from auditor.flows import packets_to_flows  # type: ignore[attr-defined]
 
+    from auditor.ruleset import rule_ports
+
     rule_list = _flatten_rules(rules)
     stream = capture_to_packets(paths)
-    rule_ports = {(int(r.port), r.proto) for r in rule_list}
-    table = packets_to_flows(stream, rule_ports)
+    table = packets_to_flows(stream, rule_ports(rule_list))
     inv = flows_to_inventory(table, rule_list, **kwargs)
     inv["discovery"]["captures"] = [
         {"path": c.get("path"), "sha256": c.get("sha256")} for c in getattr(stream, "captures", [])

@@ -349,3 +349,11 @@ def test_round_trip_through_the_inventory_loader(tmp_path, spec_rules):
     }
     assert loaded.paired("site-a", "site-b")
     assert loaded.profile == "zvr-legacy"
+
+
+def test_bundled_rules_by_default(spec_rules):
+    pytest.importorskip("auditor.ruleset", reason="auditor.ruleset has not landed yet")
+    df = flow_frame(TWO_SITES)
+    bundled = flows_to_inventory(df)
+    assert bundled["hosts"] == flows_to_inventory(df, spec_rules)["hosts"]
+    assert bundled["sites"] == {"site-a": {"peers": ["site-b"]}, "site-b": {}}
