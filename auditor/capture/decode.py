@@ -1,0 +1,638 @@
+"""Vectorised header decode: the first bytes of many records → packet columns.
+
+Input is a 2-D uint8 array, one row per record holding its first ``W`` bytes
+(bytes past the record's captured length are whatever followed it in the file
+and are never trusted: every read is checked against ``caplen`` first).
+
+Each row carries a small state machine (``_st``: what sits at ``_off``). One
+*iteration* runs every state's handler once over all rows in that state, so
+the Python loop is over encapsulation depth, never over packets. A row whose
+next header lies past ``W`` but inside its captured bytes is flagged ``wide``
+and decoded again by the caller from a wider copy.
+
+The innermost IP header wins (SPEC section 5): an inner IP layer overwrites
+the outer one's columns; a tunnel whose payload is not IP (ARP inside VXLAN)
+or is cut short before an IP header keeps the outer layer's result, as
+tshark's innermost view does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..tables import Bucket, IPV4_MAPPED_LO_PREFIX
+
+# Row states: what is found at the row's current offset.
+DONE, LINK, ETH, ETYPE, MPLS, PPP, WLAN, IP4, IP6, IP6EXT, L4 = range(11)
+
+# Wire values (IEEE 802 ethertypes, PPP protocol numbers, IP protocols).
+_VLAN_TPIDS = (0x8100, 0x88A8, 0x9100, 0x9200)  # 802.1Q, 802.1ad, old QinQ TPIDs
+_IPV6_EXT = (0, 43, 60, 135, 139, 140)  # hop-by-hop, routing, dest opts, mobility, HIP, shim6
+_AF_INET6 = (10, 23, 24, 28, 30)  # Linux, Windows, NetBSD/OpenBSD, FreeBSD, Darwin
+_AR4 = np.arange(4)
+_AR8 = np.arange(8)
+_MAX_DEPTH = 24  # iterations; each advances every live row, so this bounds nesting
+
+# LINKTYPE values decoded here (https://www.tcpdump.org/linktypes.html).
+LT_NULL, LT_EN10MB, LT_PPP, LT_RAW12, LT_RAW14, LT_PPP_HDLC, LT_PPP_ETHER = 0, 1, 9, 12, 14, 50, 51
+LT_RAW, LT_C_HDLC, LT_IEEE802_11, LT_LOOP, LT_LINUX_SLL = 101, 104, 105, 108, 113
+LT_RADIOTAP, LT_IPV4, LT_IPV6, LT_MPACKET, LT_LINUX_SLL2 = 127, 228, 229, 274, 276
+DECODED_LINKTYPES = frozenset(
+    {LT_NULL, LT_EN10MB, LT_PPP, LT_RAW12, LT_RAW14, LT_PPP_HDLC, LT_PPP_ETHER, LT_RAW, LT_C_HDLC,
+     LT_IEEE802_11, LT_LOOP, LT_LINUX_SLL, LT_RADIOTAP, LT_IPV4, LT_IPV6, LT_MPACKET, LT_LINUX_SLL2}
+)
+
+
+@dataclass
+class Decoded:
+    """Columns for the rows of one decode call (PACKET_COLUMNS minus ts/wire_len)."""
+
+    bucket: np.ndarray
+    ip_version: np.ndarray
+    src_hi: np.ndarray
+    src_lo: np.ndarray
+    dst_hi: np.ndarray
+    dst_lo: np.ndarray
+    proto: np.ndarray
+    sport: np.ndarray
+    dport: np.ndarray
+    tcp_flags: np.ndarray
+    ip_id: np.ndarray
+    frag: np.ndarray
+    wide: np.ndarray  # bool: decode again from a wider window
+    icmp: dict[str, np.ndarray]  # ICMP unreachable rows quoting TCP/UDP ("row" = row index)
+
+
+COLUMN_NAMES = ("bucket", "ip_version", "src_hi", "src_lo", "dst_hi", "dst_lo", "proto", "sport",
+                "dport", "tcp_flags", "ip_id", "frag")
+ICMP_DTYPES = {"row": "int64", "icmp_type": "uint8", "icmp_code": "uint8", "reporter_hi": "uint64",
+               "reporter_lo": "uint64", "src_hi": "uint64", "src_lo": "uint64", "dst_hi": "uint64",
+               "dst_lo": "uint64", "proto": "uint8", "sport": "uint16", "dport": "uint16"}
+ICMP_NAMES = tuple(ICMP_DTYPES)
+
+
+class _Decoder:
+    def __init__(self, rows: np.ndarray, caplen: np.ndarray, link: np.ndarray) -> None:
+        n, self.W = rows.shape
+        self.A = rows
+        self.cap = caplen.astype(np.int64)
+        self.link = link
+        self.st = np.full(n, LINK, np.int8)
+        self.off = np.zeros(n, np.int64)
+        self.val = np.zeros(n, np.int64)  # ethertype / IPv6 next header / IP protocol, per state
+        self.had_ip = np.zeros(n, bool)
+        self.gre_seq = np.zeros(n, bool)  # ERSPAN II header present only with a GRE sequence number
+        self.wide = np.zeros(n, bool)
+        self.bucket = np.full(n, Bucket.NON_IP, np.uint8)
+        self.ip_version = np.zeros(n, np.uint8)
+        self.src_hi = np.zeros(n, np.uint64)
+        self.src_lo = np.zeros(n, np.uint64)
+        self.dst_hi = np.zeros(n, np.uint64)
+        self.dst_lo = np.zeros(n, np.uint64)
+        self.proto = np.zeros(n, np.uint8)
+        self.sport = np.zeros(n, np.uint16)
+        self.dport = np.zeros(n, np.uint16)
+        self.tcp_flags = np.zeros(n, np.uint8)
+        self.ip_id = np.zeros(n, np.uint32)
+        self.frag = np.zeros(n, np.uint8)
+        self.icmp_rows: list[np.ndarray] = []
+        self.wlan_pad = np.zeros(n, bool)  # radiotap Flags 0x20: 802.11 header padded to 32 bits
+
+    # ---- byte access (callers have checked the bounds) -------------------
+    def u8(self, r: np.ndarray, o: np.ndarray) -> np.ndarray:
+        return self.A[r, o].astype(np.int64)
+
+    def be16(self, r: np.ndarray, o: np.ndarray) -> np.ndarray:
+        A = self.A
+        return (A[r, o].astype(np.int64) << 8) | A[r, o + 1]
+
+    def be32(self, r: np.ndarray, o: np.ndarray) -> np.ndarray:
+        b = np.ascontiguousarray(self.A[r[:, None], o[:, None] + _AR4])
+        return b.view(">u4").ravel().astype(np.uint64)
+
+    def be64(self, r: np.ndarray, o: np.ndarray) -> np.ndarray:
+        b = np.ascontiguousarray(self.A[r[:, None], o[:, None] + _AR8])
+        return b.view(">u8").ravel().astype(np.uint64)
+
+    # ---- bounds --------------------------------------------------------------
+    def need(self, r: np.ndarray, end: np.ndarray, *, ip_level: bool = False) -> np.ndarray:
+        """Mask of rows whose bytes up to ``end`` are present. Rows cut short
+        end here (malformed, or the outer result in a tunnel); rows whose
+        bytes lie past the window are flagged for a wider decode."""
+        trunc = end > self.cap[r]
+        wide = ~trunc & (end > self.W)
+        if trunc.any():
+            self.cut(r[trunc], ip_level=ip_level)
+        if wide.any():
+            self.wide[r[wide]] = True
+            self.st[r[wide]] = DONE
+        return ~(trunc | wide)
+
+    def cut(self, r: np.ndarray, *, ip_level: bool = False) -> None:
+        """A header cut short before the ports. Inside a tunnel that never
+        reached an inner IP header the outer layer's result stands."""
+        self.st[r] = DONE
+        if ip_level:
+            self.bucket[r] = Bucket.MALFORMED
+        else:
+            self.bucket[r[~self.had_ip[r]]] = Bucket.MALFORMED
+
+    def non_ip(self, r: np.ndarray) -> None:
+        self.st[r] = DONE
+        self.bucket[r[~self.had_ip[r]]] = Bucket.NON_IP
+
+    def goto(self, r: np.ndarray, state: int, off: np.ndarray | int, val: np.ndarray | int | None = None) -> None:
+        self.st[r] = state
+        self.off[r] = off
+        if val is not None:
+            self.val[r] = val
+
+    # ---- link layer ------------------------------------------------------------
+    def h_link(self, r: np.ndarray) -> None:
+        lts = self.link[r]
+        for lt in np.unique(lts):
+            g = r[lts == lt]
+            lt = int(lt)
+            if lt == LT_EN10MB:
+                self.goto(g, ETH, 0)
+            elif lt in (LT_RAW, LT_RAW12, LT_RAW14):
+                ok = self.need(g, np.ones(len(g), np.int64))
+                g = g[ok]
+                nib = self.A[g, 0] >> 4
+                self.goto(g[nib == 4], IP4, 0)
+                self.goto(g[nib == 6], IP6, 0)
+                self.non_ip(g[(nib != 4) & (nib != 6)])
+            elif lt == LT_IPV4:
+                self.goto(g, IP4, 0)
+            elif lt == LT_IPV6:
+                self.goto(g, IP6, 0)
+            elif lt == LT_LINUX_SLL:  # 16-byte cooked header, protocol at 14
+                ok = self.need(g, np.full(len(g), 16))
+                g = g[ok]
+                self.goto(g, ETYPE, 16, self.be16(g, np.full(len(g), 14)))
+            elif lt == LT_LINUX_SLL2:  # 20-byte cooked header, protocol first
+                ok = self.need(g, np.full(len(g), 20))
+                g = g[ok]
+                self.goto(g, ETYPE, 20, self.be16(g, np.zeros(len(g), np.int64)))
+            elif lt in (LT_NULL, LT_LOOP):
+                # 4-byte address family: host order for NULL, network order for
+                # LOOP, but files from the other endianness exist for both.
+                ok = self.need(g, np.full(len(g), 4))
+                g = g[ok]
+                b = self.A[g, :4].astype(np.int64)
+                le = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16) | (b[:, 3] << 24)
+                be = b[:, 3] | (b[:, 2] << 8) | (b[:, 1] << 16) | (b[:, 0] << 24)
+                af = np.where(le < 0x10000, le, be)
+                v4 = af == 2
+                v6 = np.isin(af, _AF_INET6)
+                self.goto(g[v4], IP4, 4)
+                self.goto(g[v6], IP6, 4)
+                self.non_ip(g[~(v4 | v6)])
+            elif lt in (LT_PPP, LT_PPP_HDLC):
+                self.goto(g, PPP, 0)
+            elif lt == LT_PPP_ETHER:  # PPPoE header without the Ethernet one
+                self.goto(g, PPP, 6)
+            elif lt == LT_C_HDLC:  # Cisco HDLC: address, control, ethertype
+                ok = self.need(g, np.full(len(g), 4))
+                g = g[ok]
+                self.goto(g, ETYPE, 4, self.be16(g, np.full(len(g), 2)))
+            elif lt == LT_MPACKET:
+                # 802.3br mPacket: 7-byte preamble then the SMD; only an
+                # express frame (SMD-E 0xD5) is a whole Ethernet frame.
+                ok = self.need(g, np.full(len(g), 8))
+                g = g[ok]
+                e = self.A[g, 7] == 0xD5
+                self.goto(g[e], ETH, 8)
+                self.non_ip(g[~e])
+            elif lt == LT_RADIOTAP:
+                self.radiotap(g)
+            elif lt == LT_IEEE802_11:
+                self.goto(g, WLAN, 0)
+            else:
+                self.bucket[g] = Bucket.UNSUPPORTED_LINK
+                self.st[g] = DONE
+
+    def radiotap(self, g: np.ndarray) -> None:
+        ok = self.need(g, np.full(len(g), 8))
+        g = g[ok]
+        A = self.A
+        rt_len = A[g, 2].astype(np.int64) | (A[g, 3].astype(np.int64) << 8)
+        # The Flags field (present bit 1) says whether the 802.11 header is
+        # padded to 32 bits (0x20). It follows the present words and TSFT.
+        lim = np.minimum(rt_len, self.W)
+        pos = np.full(len(g), 4, np.int64)
+        first_word = A[g, 4].astype(np.int64)
+        more = np.ones(len(g), bool)
+        for _ in range(8):  # present words chain through bit 31
+            has = more & (pos + 4 <= lim)
+            ext = np.zeros(len(g), bool)
+            ext[has] = (A[g[has], pos[has] + 3] & 0x80) != 0
+            pos = np.where(has, pos + 4, pos)
+            more = has & ext
+            if not more.any():
+                break
+        has_flags = (first_word & 0x02) != 0
+        tsft = (first_word & 0x01) != 0
+        fpos = np.where(tsft, ((pos + 7) & ~7) + 8, pos)
+        readable = has_flags & (fpos < lim)
+        flags = np.zeros(len(g), np.int64)
+        flags[readable] = A[g[readable], fpos[readable]]
+        self.wlan_pad[g] = (flags & 0x20) != 0
+        self.goto(g, WLAN, rt_len)
+
+    def h_wlan(self, r: np.ndarray) -> None:
+        o = self.off[r]
+        ok = self.need(r, o + 24)
+        r, o = r[ok], o[ok]
+        fc0, fc1 = self.u8(r, o), self.u8(r, o + 1)
+        subtype = fc0 >> 4
+        # data frames (type 2) that carry data (not Null/QoS-Null) and are not encrypted
+        data = (((fc0 >> 2) & 3) == 2) & ((subtype & 4) == 0) & ((fc1 & 0x40) == 0)
+        self.non_ip(r[~data])
+        r, o, fc1, subtype = r[data], o[data], fc1[data], subtype[data]
+        qos = (subtype & 8) != 0
+        hl = 24 + 6 * ((fc1 & 3) == 3) + 2 * qos + 4 * (qos & ((fc1 & 0x80) != 0))
+        hl = np.where(self.wlan_pad[r], (hl + 3) & ~3, hl)
+        o = o + hl
+        ok = self.need(r, o + 8)
+        r, o = r[ok], o[ok]
+        snap = (self.A[r, o] == 0xAA) & (self.A[r, o + 1] == 0xAA) & (self.A[r, o + 2] == 0x03)
+        self.non_ip(r[~snap])
+        r, o = r[snap], o[snap]
+        self.goto(r, ETYPE, o + 8, self.be16(r, o + 6))
+
+    def h_eth(self, r: np.ndarray) -> None:
+        o = self.off[r]
+        ok = self.need(r, o + 14)
+        r, o = r[ok], o[ok]
+        et = self.be16(r, o + 12)
+        llc = et < 0x0600  # an 802.3 length: LLC follows, IP only behind SNAP
+        if llc.any():
+            lr, lo = r[llc], o[llc] + 14
+            ok = self.need(lr, lo + 8)
+            lr, lo = lr[ok], lo[ok]
+            snap = (self.A[lr, lo] == 0xAA) & (self.A[lr, lo + 1] == 0xAA) & (self.A[lr, lo + 2] == 0x03)
+            self.non_ip(lr[~snap])
+            lr, lo = lr[snap], lo[snap]
+            self.goto(lr, ETYPE, lo + 8, self.be16(lr, lo + 6))
+        r, o, et = r[~llc], o[~llc], et[~llc]
+        self.goto(r, ETYPE, o + 14, et)
+
+    def h_etype(self, r: np.ndarray) -> None:
+        for _ in range(64):  # any number of 802.1Q / 802.1ad tags, one per round
+            et = self.val[r]
+            vlan = np.isin(et, _VLAN_TPIDS)
+            if not vlan.any():
+                break
+            v = r[vlan]
+            o = self.off[v]
+            ok = self.need(v, o + 4)
+            v, o = v[ok], o[ok]
+            self.off[v] = o + 4
+            self.val[v] = self.be16(v, o + 2)
+            r = r[self.st[r] == ETYPE]  # rows cut short have left
+        et = self.val[r]
+        o = self.off[r]
+        sel = et == 0x0800
+        self.st[r[sel]] = IP4
+        sel = et == 0x86DD
+        self.st[r[sel]] = IP6
+        sel = (et == 0x8847) | (et == 0x8848)
+        self.st[r[sel]] = MPLS
+        sel = et == 0x8864  # PPPoE session: 6-byte header, then the PPP protocol
+        self.goto(r[sel], PPP, o[sel] + 6)
+        sel = et == 0x880B  # PPP inside (enhanced) GRE
+        self.st[r[sel]] = PPP
+        sel = et == 0x6558  # transparent Ethernet bridging (GRE, Geneve)
+        self.st[r[sel]] = ETH
+        sel = et == 0x88BE  # ERSPAN II (type I has no header: GRE without sequence)
+        if sel.any():
+            e, eo = r[sel], o[sel]
+            hl = np.where(self.gre_seq[e], 8, 0)
+            ok = self.need(e, eo + hl)
+            self.goto(e[ok], ETH, (eo + hl)[ok])
+        sel = et == 0x22EB  # ERSPAN III: 12 bytes, + 8-byte platform subheader when O is set
+        if sel.any():
+            e, eo = r[sel], o[sel]
+            ok = self.need(e, eo + 12)
+            e, eo = e[ok], eo[ok]
+            hl = 12 + 8 * (self.u8(e, eo + 11) & 1)
+            self.goto(e, ETH, eo + hl)
+        known = np.isin(et, (0x0800, 0x86DD, 0x8847, 0x8848, 0x8864, 0x880B, 0x6558, 0x88BE, 0x22EB))
+        self.non_ip(r[~known])
+
+    def h_mpls(self, r: np.ndarray) -> None:
+        for _ in range(64):  # label stack, one label per round
+            if not len(r):
+                return
+            o = self.off[r]
+            ok = self.need(r, o + 4)
+            r, o = r[ok], o[ok]
+            bos = (self.A[r, o + 2] & 1) == 1
+            self.off[r] = o + 4
+            b = r[bos]
+            r = r[~bos]
+            if len(b):
+                bo = self.off[b]
+                ok = self.need(b, bo + 1)
+                b, bo = b[ok], bo[ok]
+                nib = self.A[b, bo] >> 4  # no type field: guess by the IP version nibble
+                self.st[b[nib == 4]] = IP4
+                self.st[b[nib == 6]] = IP6
+                cw = nib == 0  # pseudowire control word, then Ethernet
+                self.goto(b[cw], ETH, bo[cw] + 4)
+                self.non_ip(b[(nib != 4) & (nib != 6) & ~cw])
+        self.cut(r)
+
+    def h_ppp(self, r: np.ndarray) -> None:
+        o = self.off[r]
+        ok = self.need(r, o + 2)
+        r, o = r[ok], o[ok]
+        hdlc = (self.A[r, o] == 0xFF) & (self.A[r, o + 1] == 0x03)  # address + control
+        o = o + 2 * hdlc
+        ok = self.need(r, o + 2)
+        r, o = r[ok], o[ok]
+        b0 = self.u8(r, o)
+        short = (b0 & 1) == 1  # protocol-field compression: one odd byte
+        proto = np.where(short, b0, (b0 << 8) | self.A[r, o + 1])
+        o = o + 2 - short
+        for val, state in ((0x21, IP4), (0x57, IP6), (0x281, MPLS), (0x283, MPLS)):
+            sel = proto == val
+            self.goto(r[sel], state, o[sel])
+        self.non_ip(r[~np.isin(proto, (0x21, 0x57, 0x281, 0x283))])
+
+    # ---- IP ------------------------------------------------------------------------
+    def h_ip4(self, r: np.ndarray) -> None:
+        o = self.off[r]
+        ok = self.need(r, o + 20, ip_level=True)
+        r, o = r[ok], o[ok]
+        b0 = self.u8(r, o)
+        bad = ((b0 >> 4) != 4) | ((b0 & 15) < 5)
+        self.cut(r[bad], ip_level=True)
+        r, o, b0 = r[~bad], o[~bad], b0[~bad]
+        self.had_ip[r] = True
+        self.ip_version[r] = 4
+        self.src_hi[r] = 0
+        self.dst_hi[r] = 0
+        self.src_lo[r] = self.be32(r, o + 12) | IPV4_MAPPED_LO_PREFIX
+        self.dst_lo[r] = self.be32(r, o + 16) | IPV4_MAPPED_LO_PREFIX
+        proto = self.u8(r, o + 9)
+        self.proto[r] = proto
+        self.ip_id[r] = self.be16(r, o + 4)
+        self.sport[r] = 0
+        self.dport[r] = 0
+        self.tcp_flags[r] = 0
+        fo = self.be16(r, o + 6)
+        later = (fo & 0x1FFF) != 0
+        self.frag[r] = np.where(later, 2, (fo & 0x2000) != 0)
+        self.bucket[r] = np.where(later, Bucket.FRAGMENT, Bucket.OTHER_IP)
+        self.st[r[later]] = DONE
+        r, o, b0, proto = r[~later], o[~later], b0[~later], proto[~later]
+        end = o + (b0 & 15) * 4
+        ok = self.need(r, end, ip_level=True)  # options cut by the snaplen
+        self.goto(r[ok], L4, end[ok], proto[ok])
+
+    def h_ip6(self, r: np.ndarray) -> None:
+        o = self.off[r]
+        ok = self.need(r, o + 40, ip_level=True)
+        r, o = r[ok], o[ok]
+        bad = (self.A[r, o] >> 4) != 6
+        self.cut(r[bad], ip_level=True)
+        r, o = r[~bad], o[~bad]
+        self.had_ip[r] = True
+        self.ip_version[r] = 6
+        self.src_hi[r] = self.be64(r, o + 8)
+        self.src_lo[r] = self.be64(r, o + 16)
+        self.dst_hi[r] = self.be64(r, o + 24)
+        self.dst_lo[r] = self.be64(r, o + 32)
+        self.ip_id[r] = 0
+        self.frag[r] = 0
+        self.sport[r] = 0
+        self.dport[r] = 0
+        self.tcp_flags[r] = 0
+        self.bucket[r] = Bucket.OTHER_IP
+        self.goto(r, IP6EXT, o + 40, self.u8(r, o + 6))
+
+    def h_ip6ext(self, r: np.ndarray) -> None:
+        for _ in range(16):  # one extension header per round
+            if not len(r):
+                return
+            nh = self.val[r]
+            o = self.off[r]
+            upper = ~np.isin(nh, _IPV6_EXT + (44, 51))
+            u = r[upper]
+            self.proto[u] = nh[upper]
+            self.st[u] = L4
+            r, o, nh = r[~upper], o[~upper], nh[~upper]
+            ok = self.need(r, o + 8, ip_level=True)  # every extension header is >= 8 bytes
+            r, o, nh = r[ok], o[ok], nh[ok]
+            fr = nh == 44
+            if fr.any():
+                f, fo_ = r[fr], o[fr]
+                word = self.be16(f, fo_ + 2)
+                self.ip_id[f] = self.be32(f, fo_ + 4)
+                later = (word >> 3) != 0
+                more = (word & 1) == 1  # offset 0, M=0 is an "atomic" fragment: not a fragment
+                self.frag[f] = np.where(later, 2, more)
+                lf = f[later]
+                self.bucket[lf] = Bucket.FRAGMENT
+                self.proto[lf] = self.u8(lf, fo_[later])
+                self.st[lf] = DONE
+            hl = np.where(nh == 44, 8, np.where(nh == 51, (self.u8(r, o + 1) + 2) * 4, (self.u8(r, o + 1) + 1) * 8))
+            self.val[r] = self.u8(r, o)
+            self.off[r] = o + hl
+            r = r[self.st[r] == IP6EXT]
+        self.cut(r, ip_level=True)
+
+    # ---- transport and tunnels ------------------------------------------------------
+    def h_l4(self, r: np.ndarray) -> None:
+        p = self.val[r]
+        o = self.off[r]
+        for proto, bucket in ((6, Bucket.TCP), (17, Bucket.UDP)):
+            sel = p == proto
+            if not sel.any():
+                continue
+            t, to = r[sel], o[sel]
+            ok = self.need(t, to + 4, ip_level=True)  # cut before the ports: malformed
+            t, to = t[ok], to[ok]
+            self.st[t] = DONE
+            self.bucket[t] = bucket
+            self.sport[t] = self.be16(t, to)
+            dport = self.be16(t, to + 2)
+            self.dport[t] = dport
+            if proto == 6:
+                # a header cut after the ports still counts; the flags then read 0
+                fend = to + 14
+                has = fend <= self.cap[t]
+                wide = has & (fend > self.W)
+                self.wide[t[wide]] = True
+                has &= ~wide
+                self.tcp_flags[t[has]] = self.A[t[has], to[has] + 13]
+            else:
+                vx = dport == 4789  # VXLAN: 8-byte UDP + 8-byte VXLAN header, then Ethernet
+                if vx.any():
+                    v, vo = t[vx], to[vx] + 16
+                    ok = self.need(v, vo)
+                    self.goto(v[ok], ETH, vo[ok])
+                gn = dport == 6081  # Geneve: protocol type and option length in its header
+                if gn.any():
+                    g, go = t[gn], to[gn]
+                    ok = self.need(g, go + 16)
+                    g, go = g[ok], go[ok]
+                    optlen = (self.u8(g, go + 8) & 0x3F) * 4
+                    self.goto(g, ETYPE, go + 16 + optlen, self.be16(g, go + 10))
+        sel = (p == 1) | (p == 58)
+        if sel.any():
+            c, co = r[sel], o[sel]
+            self.bucket[c] = Bucket.ICMP
+            self.st[c] = DONE
+            ok = co + 2 <= np.minimum(self.cap[c], self.W)
+            c, co = c[ok], co[ok]
+            unreach = np.where(self.val[c] == 1, 3, 1)  # v4 type 3, v6 type 1
+            hit = self.A[c, co] == unreach
+            if hit.any():
+                self.icmp_rows.append(c[hit])
+        sel = p == 47
+        if sel.any():
+            self.gre(r[sel], o[sel])
+        sel = p == 4  # IP-in-IP
+        self.st[r[sel]] = IP4
+        sel = p == 41  # IPv6 in IPv4 (6in4, SIT) or IPv6 in IPv6
+        self.st[r[sel]] = IP6
+        done = ~np.isin(p, (6, 17, 1, 58, 47, 4, 41))
+        self.st[r[done]] = DONE
+
+    def gre(self, g: np.ndarray, o: np.ndarray) -> None:
+        self.st[g] = DONE
+        ok = self.need(g, o + 4)
+        g, o = g[ok], o[ok]
+        flags = self.be16(g, o)
+        ver = flags & 7
+        csum = (flags & 0xC000) != 0  # checksum or routing present: 4 more bytes
+        key = (flags & 0x2000) != 0
+        seq = (flags & 0x1000) != 0
+        ack = (flags & 0x0080) != 0
+        hl = np.where(ver == 0, 4 + 4 * csum + 4 * key + 4 * seq, 8 + 4 * seq + 4 * ack)
+        usable = ((ver == 0) & ((flags & 0x4000) == 0)) | (ver == 1)  # no source routing
+        g, o, hl, seq = g[usable], o[usable], hl[usable], seq[usable]
+        ok = self.need(g, o + hl)
+        g, o, hl, seq = g[ok], o[ok], hl[ok], seq[ok]
+        self.gre_seq[g] = seq
+        self.goto(g, ETYPE, o + hl, self.be16(g, o + 2))
+
+    # ---- ICMP errors quoting TCP/UDP (SPEC section 6: evidence of "blocked") -----
+    def icmp_errors(self) -> dict[str, np.ndarray]:
+        empty = {k: np.zeros(0, d) for k, d in ICMP_DTYPES.items()}
+        if not self.icmp_rows:
+            return empty
+        r = np.concatenate(self.icmp_rows)
+        # ICMP rows end in DONE with their offset still on the ICMP header
+        o = self.off[r]
+        q = o + 8
+        # a quoted header needs at most 60 + 4 bytes; past the window: decode wider
+        wide = (self.cap[r] > self.W) & (q + 64 > self.W)
+        self.wide[r[wide]] = True
+        r, o, q = r[~wide], o[~wide], q[~wide]
+        cap = np.minimum(self.cap[r], self.W)
+        out = []
+        v = self.A[r, np.minimum(q, self.W - 1)] >> 4
+        # quoted IPv4: header, fragment offset 0, 4 port bytes
+        s4 = (q + 20 <= cap) & (v == 4)
+        r4, q4 = r[s4], q[s4]
+        ihl = (self.u8(r4, q4) & 15) * 4
+        ok = (ihl >= 20) & (q4 + ihl + 4 <= cap[s4])
+        r4, q4, ihl = r4[ok], q4[ok], ihl[ok]
+        fo = self.be16(r4, q4 + 6) & 0x1FFF
+        qp = self.u8(r4, q4 + 9)
+        ok = (fo == 0) & ((qp == 6) | (qp == 17))
+        r4, q4, ihl, qp = r4[ok], q4[ok], ihl[ok], qp[ok]
+        if len(r4):
+            out.append((r4, q4, qp, IPV4_MAPPED_LO_PREFIX | self.be32(r4, q4 + 12), np.zeros(len(r4), np.uint64),
+                        IPV4_MAPPED_LO_PREFIX | self.be32(r4, q4 + 16), np.zeros(len(r4), np.uint64), q4 + ihl))
+        s6 = (q + 44 <= cap) & (v == 6)
+        r6, q6 = r[s6], q[s6]
+        qp = self.u8(r6, q6 + 6)
+        ok = (qp == 6) | (qp == 17)
+        r6, q6, qp = r6[ok], q6[ok], qp[ok]
+        if len(r6):
+            out.append((r6, q6, qp, self.be64(r6, q6 + 16), self.be64(r6, q6 + 8),
+                        self.be64(r6, q6 + 32), self.be64(r6, q6 + 24), q6 + 40))
+        if not out:
+            return empty
+        cols: dict[str, list[np.ndarray]] = {k: [] for k in ICMP_NAMES}
+        for rr, qq, qp, slo, shi, dlo, dhi, l4 in out:
+            o = self.off[rr]
+            cols["row"].append(rr)
+            cols["icmp_type"].append(self.u8(rr, o))
+            cols["icmp_code"].append(self.u8(rr, o + 1))
+            cols["reporter_hi"].append(self.src_hi[rr])
+            cols["reporter_lo"].append(self.src_lo[rr])
+            cols["src_hi"].append(shi)
+            cols["src_lo"].append(slo)
+            cols["dst_hi"].append(dhi)
+            cols["dst_lo"].append(dlo)
+            cols["proto"].append(qp)
+            cols["sport"].append(self.be16(rr, l4))
+            cols["dport"].append(self.be16(rr, l4 + 2))
+        return {k: np.concatenate(v).astype(ICMP_DTYPES[k]) for k, v in cols.items()}
+
+    def run(self) -> Decoded:
+        handlers = ((LINK, self.h_link), (WLAN, self.h_wlan), (ETH, self.h_eth), (ETYPE, self.h_etype),
+                    (MPLS, self.h_mpls), (PPP, self.h_ppp), (IP4, self.h_ip4), (IP6, self.h_ip6),
+                    (IP6EXT, self.h_ip6ext), (L4, self.h_l4))
+        for _ in range(_MAX_DEPTH):
+            live = False
+            for state, handler in handlers:
+                r = np.flatnonzero(self.st == state)
+                if len(r):
+                    live = True
+                    handler(r)
+            if not live:
+                break
+        else:
+            self.cut(np.flatnonzero(self.st != DONE))
+        icmp = self.icmp_errors()
+        return Decoded(*(getattr(self, k) for k in COLUMN_NAMES), wide=self.wide, icmp=icmp)
+
+
+def decode_rows(rows: np.ndarray, caplen: np.ndarray, link: np.ndarray) -> Decoded:
+    """Decode records from their first bytes: ``rows`` (n × W uint8), the
+    captured length of each record and its LINKTYPE."""
+    return _Decoder(rows, caplen, link).run()
+
+
+# Bytes copied per record for the first decode, then for the few records
+# whose headers run past it (deep tunnels, long options).
+FIRST_WINDOW = 128
+SECOND_WINDOW = 2048
+
+
+def decode_records(arr: np.ndarray, data_off: np.ndarray, caplen: np.ndarray, link: np.ndarray) -> Decoded:
+    """Decode records held in ``arr`` (which must extend SECOND_WINDOW bytes
+    past its last record): copy each record's first bytes into one 2-D
+    array, decode it vectorised, and redo only the rows that need more."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    windows = sliding_window_view(arr, FIRST_WINDOW)
+    out = decode_rows(windows[data_off], caplen, link)
+    for width in (SECOND_WINDOW, None):
+        idx = np.flatnonzero(out.wide)
+        if not len(idx):
+            break
+        if width is not None:
+            rows = sliding_window_view(arr, width)[data_off[idx]]
+        else:  # the rare record with headers beyond SECOND_WINDOW: its whole captured bytes
+            width = int(caplen[idx].max())
+            rows = np.zeros((len(idx), width), np.uint8)
+            for i, (o, c) in enumerate(zip(data_off[idx].tolist(), caplen[idx].tolist())):
+                rows[i, :c] = arr[o : o + c]
+        sub = decode_rows(rows, caplen[idx], link[idx])
+        for name in COLUMN_NAMES:
+            getattr(out, name)[idx] = getattr(sub, name)
+        out.wide[idx] = sub.wide
+        keep = ~np.isin(out.icmp["row"], idx)
+        sub.icmp["row"] = idx[sub.icmp["row"]] if len(sub.icmp["row"]) else sub.icmp["row"]
+        out.icmp = {k: np.concatenate([out.icmp[k][keep], sub.icmp[k]]) for k in ICMP_NAMES}
+    return out

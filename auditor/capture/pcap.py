@@ -1,0 +1,79 @@
+"""Classic libpcap files: the 24-byte file header and the record walk.
+
+Format: https://www.ietf.org/archive/id/draft-ietf-opsawg-pcap-04.html
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..errors import CaptureError
+from .source import PCAP_MAGICS
+
+FILE_HEADER_BYTES = 24
+RECORD_HEADER_BYTES = 16
+# Larger than any real snaplen (libpcap's maximum is 262144): a record that
+# claims more is damage, and is never allocated.
+MAX_RECORD_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class PcapHeader:
+    endian: str  # "<" or ">"
+    frac_ns: int  # nanoseconds per unit of the record's fraction field (1000 for µs)
+    snaplen: int
+    linktype: int
+
+
+def parse_file_header(head: bytes, where: str) -> PcapHeader:
+    if len(head) < FILE_HEADER_BYTES:
+        raise CaptureError(
+            f"{where}: byte {len(head)}: file ends inside the pcap file header "
+            f"(expected {FILE_HEADER_BYTES} bytes, found {len(head)})"
+        )
+    endian, frac_ns = PCAP_MAGICS[head[:4]]
+    major, minor, _zone, _sigfigs, snaplen, linktype = struct.unpack_from(endian + "HHiIII", head, 4)
+    if major != 2:
+        raise CaptureError(f"{where}: byte 4: pcap version {major}.{minor} (expected 2.4)")
+    # The upper bits of the link-type field carry FCS information (draft section 4).
+    return PcapHeader(endian, frac_ns, snaplen, linktype & 0x0FFFFFFF & 0xFFFF)
+
+
+def walk_pcap_records(buf: memoryview, pos: int, end: int, max_records: int, endian: str) -> tuple[list[int], int, bool]:
+    """Offsets of the complete records in ``buf[pos:end]`` (at most ``max_records``).
+
+    Returns (record offsets, offset after the last complete record, absurd):
+    ``absurd`` is true when the walk stopped at a record claiming more than
+    MAX_RECORD_BYTES. This is the only per-record Python loop of the reader;
+    everything else about a record is decoded with numpy afterwards, so a
+    compiled replacement only has to reproduce this function.
+    """
+    caplen_at = struct.Struct(endian + "I").unpack_from
+    offsets: list[int] = []
+    add = offsets.append
+    absurd = False
+    for _ in range(max_records):
+        if pos + 16 > end:
+            break
+        (caplen,) = caplen_at(buf, pos + 8)
+        if caplen > MAX_RECORD_BYTES:
+            absurd = True
+            break
+        nxt = pos + 16 + caplen
+        if nxt > end:
+            break
+        add(pos)
+        pos = nxt
+    return offsets, pos, absurd
+
+
+def record_fields(arr: np.ndarray, offsets: np.ndarray, header: PcapHeader) -> tuple[np.ndarray, ...]:
+    """(ts_ns, caplen, wire_len, data_off) of the records at ``offsets``, vectorised."""
+    hdr = sliding_window_view(arr, RECORD_HEADER_BYTES)[offsets]
+    f = np.ascontiguousarray(hdr).view(header.endian + "u4").astype(np.int64)
+    ts_ns = f[:, 0] * 1_000_000_000 + f[:, 1] * header.frac_ns
+    return ts_ns, f[:, 2], f[:, 3], offsets + RECORD_HEADER_BYTES

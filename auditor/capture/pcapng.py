@@ -1,0 +1,195 @@
+"""pcapng files: section and interface bookkeeping and the block walk.
+
+Format: https://www.ietf.org/archive/id/draft-ietf-opsawg-pcapng-02.html
+Byte order is per section (the Section Header Block's byte-order magic);
+interface ids restart in every section; each interface has its own link
+type, timestamp resolution (``if_tsresol``) and offset (``if_tsoffset``).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .pcap import MAX_RECORD_BYTES
+
+SHB, IDB, PB, SPB, EPB = 0x0A0D0D0A, 1, 2, 3, 6
+PACKET_BLOCKS = (PB, SPB, EPB)
+BOM_LE, BOM_BE = b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"
+# A packet block holds at most one record plus its header and options; any
+# other block (name resolution, custom...) is capped like Wireshark's reader.
+MAX_PACKET_BLOCK = MAX_RECORD_BYTES + 64 * 1024
+MAX_OTHER_BLOCK = 16 * 1024 * 1024
+OPT_TSRESOL, OPT_TSOFFSET = 9, 14
+
+
+@dataclass
+class Interface:
+    linktype: int
+    snaplen: int
+    ts_base: int = 10  # if_tsresol: 10**-exp or 2**-exp seconds per tick
+    ts_exp: int = 6
+    ts_offset_s: int = 0  # if_tsoffset: seconds added to every timestamp
+
+
+@dataclass
+class PcapngState:
+    """What the walk has learned so far in one file."""
+
+    endian: str = "<"
+    interfaces: list[Interface] = field(default_factory=list)  # every IDB of the file
+    section_ifaces: list[int] = field(default_factory=list)  # current section's ids → index above
+    sections: int = 0
+    skipped_blocks: int = 0  # blocks that carry no packet (ISB, NRB, DSB, custom, unknown)
+
+
+def _parse_idb(buf: memoryview, pos: int, blen: int, st: PcapngState) -> str | None:
+    if blen < 20:
+        return f"interface description block of {blen} bytes (expected at least 20)"
+    linktype, _res, snaplen = struct.unpack_from(st.endian + "HHI", buf, pos + 8)
+    iface = Interface(linktype, snaplen)
+    opt, stop = pos + 16, pos + blen - 4
+    while opt + 4 <= stop:
+        code, olen = struct.unpack_from(st.endian + "HH", buf, opt)
+        if code == 0:
+            break
+        val = opt + 4
+        if val + olen > stop:
+            return f"interface option {code} of {olen} bytes runs past its block (expected it inside)"
+        if code == OPT_TSRESOL and olen >= 1:
+            r = buf[val]
+            iface.ts_base, iface.ts_exp = (2, r & 0x7F) if r & 0x80 else (10, r)
+        elif code == OPT_TSOFFSET and olen >= 8:
+            (iface.ts_offset_s,) = struct.unpack_from(st.endian + "q", buf, val)
+        opt = val + ((olen + 3) & ~3)
+    st.section_ifaces.append(len(st.interfaces))
+    st.interfaces.append(iface)
+    return None
+
+
+def walk_pcapng_blocks(
+    buf: memoryview, pos: int, end: int, max_records: int, st: PcapngState
+) -> tuple[list[int], list[int], int, tuple[int, str] | None, int]:
+    """Walk the blocks in ``buf[pos:end]``, collecting packet blocks.
+
+    Returns (packet block offsets, their block types, offset of the first
+    block not consumed, damage as (offset, what was found) or None, bytes the
+    unconsumed block needs when it is incomplete). Section and interface
+    blocks update ``st`` on the way; the walk returns at a new section when
+    it already holds packets, so one result has one byte order. This is the
+    only per-block Python loop; fields are decoded with numpy afterwards.
+    """
+    head = struct.Struct(st.endian + "II").unpack_from
+    tail = struct.Struct(st.endian + "I").unpack_from
+    blocks: list[int] = []
+    kinds: list[int] = []
+    add_block, add_kind = blocks.append, kinds.append
+    while len(blocks) < max_records:
+        if pos + 12 > end:
+            return blocks, kinds, pos, None, 12
+        btype, blen = head(buf, pos)
+        if btype == SHB:
+            if blocks:
+                break
+            bom = bytes(buf[pos + 8 : pos + 12])
+            if bom not in (BOM_LE, BOM_BE):
+                return blocks, kinds, pos, (pos, f"section header byte-order magic 0x{bom.hex()} (expected 1a2b3c4d)"), 0
+            st.endian = "<" if bom == BOM_LE else ">"
+            head = struct.Struct(st.endian + "II").unpack_from
+            tail = struct.Struct(st.endian + "I").unpack_from
+            btype, blen = head(buf, pos)
+            if blen % 4 or blen < 28 or blen > MAX_OTHER_BLOCK:
+                return blocks, kinds, pos, (pos, f"section header block length {blen} (expected a multiple of 4, 28 to {MAX_OTHER_BLOCK})"), 0
+            if pos + blen > end:
+                return blocks, kinds, pos, None, blen
+            major, minor = struct.unpack_from(st.endian + "HH", buf, pos + 12)
+            if major != 1:
+                return blocks, kinds, pos, (pos, f"pcapng version {major}.{minor} (expected 1.0)"), 0
+        elif blen % 4 or blen < 12:
+            return blocks, kinds, pos, (pos, f"block length {blen} (expected a multiple of 4, at least 12)"), 0
+        elif blen > (MAX_PACKET_BLOCK if btype in PACKET_BLOCKS else MAX_OTHER_BLOCK):
+            return blocks, kinds, pos, (pos, f"block of type 0x{btype:x} claims {blen} bytes (expected at most {MAX_PACKET_BLOCK if btype in PACKET_BLOCKS else MAX_OTHER_BLOCK})"), 0
+        elif pos + blen > end:
+            return blocks, kinds, pos, None, blen
+        (trailer,) = tail(buf, pos + blen - 4)
+        if trailer != blen:
+            return blocks, kinds, pos, (pos, f"block length {blen} at its start but {trailer} at its end (expected the same)"), 0
+        if btype in PACKET_BLOCKS:
+            add_block(pos)
+            add_kind(btype)
+        elif btype == SHB:
+            st.sections += 1
+            st.section_ifaces = []
+        elif btype == IDB:
+            problem = _parse_idb(buf, pos, blen, st)
+            if problem:
+                return blocks, kinds, pos, (pos, problem), 0
+        else:
+            st.skipped_blocks += 1
+        pos += blen
+    return blocks, kinds, pos, None, 0
+
+
+def _ticks_to_ns(ticks: np.ndarray, iface: Interface) -> np.ndarray:
+    # Damaged options may claim any resolution or offset: results wrap, never raise.
+    offset_ns = np.int64(((iface.ts_offset_s * 1_000_000_000 + 2**63) % 2**64) - 2**63)
+    if iface.ts_base == 10:
+        if iface.ts_exp <= 9:
+            ns = ticks * np.uint64(10 ** (9 - iface.ts_exp))
+        elif iface.ts_exp <= 28:
+            ns = ticks // np.uint64(10 ** (iface.ts_exp - 9))
+        else:
+            ns = np.zeros_like(ticks)
+    else:
+        e = min(iface.ts_exp, 63)
+        whole = ticks >> np.uint64(e)
+        frac = ticks & np.uint64((1 << e) - 1)
+        if e > 33:  # keep frac * 1e9 inside 64 bits
+            frac >>= np.uint64(e - 33)
+            e = 33
+        ns = whole * np.uint64(1_000_000_000) + ((frac * np.uint64(1_000_000_000)) >> np.uint64(e))
+    return ns.astype(np.int64) + offset_ns
+
+
+def block_fields(
+    arr: np.ndarray, blocks: np.ndarray, kinds: np.ndarray, st: PcapngState
+) -> tuple[tuple[np.ndarray, ...], int, str | None]:
+    """Vectorised fields of packet blocks: ((ts_ns, has_ts, caplen, wire_len,
+    data_off, linktype), number of good blocks, damage at the first bad one)."""
+    hdr = np.ascontiguousarray(sliding_window_view(arr, 28)[blocks])
+    f = hdr.view(st.endian + "u4").astype(np.int64)
+    blen = f[:, 1]
+    epb = kinds != SPB
+    local = np.where(kinds == PB, hdr[:, 8:10].copy().view(st.endian + "u2")[:, 0], f[:, 2])
+    local = np.where(epb, local, 0)  # a Simple Packet Block belongs to the section's first interface
+    caplen = np.where(epb, f[:, 5], np.maximum(blen - 16, 0))
+    wire_len = np.where(epb, f[:, 6], f[:, 2])
+    data_off = blocks + np.where(epb, 28, 12)
+    n_if = len(st.section_ifaces)
+    ifmap = np.asarray(st.section_ifaces + [0], np.int64)
+    global_if = ifmap[np.minimum(local, n_if)]
+    snap = np.asarray([i.snaplen or MAX_RECORD_BYTES for i in st.interfaces] + [0], np.int64)[global_if]
+    # SPB: the captured part is the original length cut by the snaplen (and the block)
+    caplen = np.where(epb, caplen, np.minimum(np.minimum(wire_len, snap), caplen))
+    bad = (local >= n_if) | (epb & ((blen < 32) | (caplen > blen - 32))) | (caplen > MAX_RECORD_BYTES)
+    good = len(blocks)
+    problem = None
+    if bad.any():
+        good = int(np.argmax(bad))
+        if local[good] >= n_if:
+            problem = f"packet block for interface {local[good]} (expected one of the {n_if} interfaces of its section)"
+        else:
+            problem = f"packet block of {blen[good]} bytes claims {caplen[good]} captured bytes (expected it to fit its block)"
+    sl = slice(0, good)
+    global_if, f = global_if[sl], f[sl]
+    ticks = (f[:, 3].astype(np.uint64) << np.uint64(32)) | f[:, 4].astype(np.uint64)
+    ts_ns = np.zeros(good, np.int64)
+    for g in np.unique(global_if):
+        sel = global_if == g
+        ts_ns[sel] = _ticks_to_ns(ticks[sel], st.interfaces[int(g)])
+    linktype = np.asarray([i.linktype for i in st.interfaces] + [0], np.int64)[global_if]
+    has_ts = epb[sl]
+    return (ts_ns, has_ts, caplen[sl], wire_len[sl], data_off[sl], linktype), good, problem
