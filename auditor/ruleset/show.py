@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
+import shutil
 from typing import IO, Iterable
 
 from auditor.model import Rule
@@ -43,33 +45,50 @@ def render_rules(rules: Iterable[Rule], fmt: str, file: IO[str]) -> None:
 
 
 def _render_table(records: list[dict[str, object]], file: IO[str]) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     is_terminal = hasattr(file, "isatty") and file.isatty()
+    # Styles only on a terminal, and none at all with NO_COLOR (not even bold).
     colour = is_terminal and not os.environ.get("NO_COLOR")
-    console = Console(
-        file=file,
-        force_terminal=is_terminal,
-        no_color=not colour,
-        highlight=False,
-        width=None if is_terminal else 200,  # a pipe or file: do not squeeze to 80
-    )
-    table = Table(title=None, show_lines=False, header_style="bold" if colour else "")
-    for column in ("id", "port", "proto", "client → server", "scope", "phase", "expect", "severity",
-                   "ruleset", "purpose"):
-        table.add_column(column, overflow="fold")
+    # A pipe or file gets every column; a narrow terminal the ones that fit.
+    width = shutil.get_terminal_size().columns if is_terminal else 200
+    console = Console(file=io.StringIO(), force_terminal=colour, no_color=not colour, highlight=False,
+                      width=width)
+    wide = width >= 120
+    columns = ["id", "port", "client → server", "scope", "phase", "expect", "severity", "purpose"]
+    if not wide:
+        columns = [c for c in columns if c not in ("phase", "purpose")]
     severity_style = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "dim"}
-    for r in records:
-        arrow = "↔" if r["bidirectional"] else "→"
-        port = f"{r['port']}*" if r["configurable"] else str(r["port"])
-        severity = str(r["severity"])
-        table.add_row(
-            str(r["id"]), port, str(r["proto"]), f"{r['client']} {arrow} {r['server']}", str(r["scope"]),
-            str(r["phase"]), str(r["expect"]),
-            f"[{severity_style[severity]}]{severity}[/]" if colour else severity,
-            str(r["ruleset"]), str(r["purpose"]),
-        )
-    console.print(table)
-    console.print("* configurable: the inventory's `ports` may override it; ↔ either role may open it",
+    for ruleset in dict.fromkeys(str(r["ruleset"]) for r in records):  # load order
+        table = Table(title=f"{ruleset}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                      show_edge=False, collapse_padding=True, header_style="bold" if colour else "")
+        for column in columns:
+            if column == "purpose":
+                table.add_column(column, overflow="fold", min_width=30)
+            else:
+                table.add_column(column, no_wrap=True)  # ids and codes stay whole
+        for r in records:
+            if r["ruleset"] != ruleset:
+                continue
+            severity = str(r["severity"])
+            cells = {
+                "id": str(r["id"]),
+                "port": f"{r['port']}/{r['proto']}" + ("*" if r["configurable"] else ""),
+                "client → server": f"{r['client']} {'↔' if r['bidirectional'] else '→'} {r['server']}",
+                "scope": str(r["scope"]),
+                "phase": str(r["phase"]),
+                "expect": str(r["expect"]),
+                "severity": f"[{severity_style[severity]}]{severity}[/]" if colour else severity,
+                "purpose": str(r["purpose"]),
+            }
+            table.add_row(*(cells[c] for c in columns))
+        console.print(table)
+    console.print("* configurable: the inventory's `ports` may override it.  ↔ either role may open it.",
                   markup=False)
+    if not wide:
+        console.print("Phases and purposes: a wider terminal, or --format csv.", markup=False)
+    # Rich pads every line to the table's width; a pipe or file need not carry that.
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    file.write("".join(line.rstrip() + "\n" for line in text.splitlines()))
