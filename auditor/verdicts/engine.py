@@ -22,7 +22,7 @@ from auditor.model import ANY, INVENTORY, Expect, Host, Inventory, Phase, Role, 
 from auditor.tables import FLOW_COLUMNS, iso_utc
 from auditor.verdicts import detail as _detail
 from auditor.verdicts.kinds import CoverageStatus, FindingKind, Verdict
-from auditor.verdicts.lookup import AddressIndex
+from auditor.verdicts.lookup import AddressIndex, first_rows
 
 ROLES: tuple[Role, ...] = tuple(Role)
 ROLE_CODE: dict[str, int] = {r.value: i for i, r in enumerate(ROLES)}
@@ -219,8 +219,7 @@ def flows_to_verdicts(flow_table: Any, inventory: Inventory, rules: Sequence[Rul
     # Distinct (client host, server host, port, proto) combinations.
     h1 = len(dep.hosts) + 1
     key = ((client_host.astype(np.int64) + 1) * h1 + (server_host.astype(np.int64) + 1)) * (65536 * 4) + port * 4 + proto
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    inverse, first = first_rows(key)
     c_host, s_host, c_port, c_proto = client_host[first], server_host[first], port[first], proto[first]
     c_role, s_role = dep.host_role[c_host], dep.host_role[s_host]
     c_site, s_site = dep.host_site[c_host], dep.host_site[s_host]
@@ -268,7 +267,7 @@ def flows_to_verdicts(flow_table: Any, inventory: Inventory, rules: Sequence[Rul
 
     rule_ids = np.array([r.id for r in all_rules] + [None], dtype=object)
     host_names = np.array([h.name for h in dep.hosts] + [None], dtype=object)
-    judged = flows.copy()
+    judged = flows.copy(deep=False)  # copy-on-write: the caller's frame stays as it was
     # object dtype keeps None as None (pandas 3 would infer str and write NaN)
     for col, values in (("verdict", _VERDICT_BY_CODE[code]), ("rule", rule_ids[rule_idx]),
                         ("client_host", host_names[client_host]), ("server_host", host_names[server_host])):

@@ -78,5 +78,23 @@ class AddressIndex:
         lo = np.asarray(lo, dtype=np.uint64)
         if not len(hi):
             return np.zeros(0, dtype=np.int32)
-        codes, uniques = pd.MultiIndex.from_arrays([hi, lo]).factorize()
-        return self.lookup(uniques.get_level_values(0).to_numpy(np.uint64), uniques.get_level_values(1).to_numpy(np.uint64))[codes]
+        codes, first = distinct_pairs(hi, lo)
+        return self.lookup(hi[first], lo[first])[codes]
+
+
+def distinct_pairs(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of the distinct (hi, lo) pairs and the first row of each, by
+    hashing each half separately (no Python tuple per row)."""
+    code_hi, uniq_hi = pd.factorize(hi)
+    code_lo, uniq_lo = pd.factorize(lo)
+    combined = code_hi.astype(np.int64) * max(len(uniq_lo), 1) + code_lo
+    return first_rows(combined)
+
+
+def first_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes of an integer key and the first row holding each code."""
+    codes, uniques = pd.factorize(key)
+    first = np.empty(len(uniques), dtype=np.int64)
+    rows = np.arange(len(codes) - 1, -1, -1)
+    first[codes[::-1]] = rows  # later writes win: the first occurrence remains
+    return codes, first
