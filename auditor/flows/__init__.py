@@ -1,0 +1,193 @@
+"""Packets to flows (SPEC section 5): ``packets_to_flows``.
+
+Bidirectional flows keyed by proto and the unordered endpoint pair, split on
+reuse and idle time, with the SPEC's client/server decision, Zeek's
+``conn_state`` (``zeek_tcp``), per-direction packets and wire bytes, attached
+ICMP errors, every IP address seen, and packets per flow and time bin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..tables import FLOW_COLUMNS, PacketBatch, iso_utc_array
+from . import keys as K
+from .assemble import INF, FlowAssembler
+from .icmp import attach_icmp, concat_icmp
+from .zeek_tcp import conn_state_codes, udp_conn_state_codes
+
+__all__ = ["FlowTable", "packets_to_flows", "ACTIVITY_COLUMNS"]
+
+ACTIVITY_COLUMNS = ("flow", "bin_start_ns", "packets", "bytes")
+
+
+@dataclass
+class FlowTable:
+    """What the flow stage hands on.
+
+    ``flows``: one row per flow, ``tables.FLOW_COLUMNS`` in order, sorted by
+    (first_ts_ns, client_ip, client_port, server_ip, server_port, proto).
+    ``addresses``: every innermost IP address of any packet with an IP header
+    (TCP, UDP, ICMP, other IP, fragments), sorted unique (n, 2) uint64 (hi, lo)
+    rows: "the capture saw this host" (SPEC section 6, observability).
+    ``activity``: packets and wire bytes per flow row and time bin.
+    ``unmatched_icmp_errors``: ICMP errors quoting no flow (dropped, counted).
+    """
+
+    flows: pd.DataFrame
+    addresses: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.uint64))
+    activity: pd.DataFrame = field(default_factory=lambda: _empty_activity())
+    unmatched_icmp_errors: int = 0
+    activity_bin_ns: int = 1_000_000_000
+
+    def saw(self, hi, lo) -> np.ndarray:
+        """Whether each (hi, lo) address was seen in any IP packet."""
+        hi = np.atleast_1d(np.asarray(hi, np.uint64))
+        lo = np.atleast_1d(np.asarray(lo, np.uint64))
+        a = self.addresses
+        if len(a) == 0:
+            return np.zeros(len(hi), bool)
+        # rows are sorted by (hi, lo): binary search on hi, then on lo inside
+        left = np.searchsorted(a[:, 0], hi, "left")
+        right = np.searchsorted(a[:, 0], hi, "right")
+        out = np.zeros(len(hi), bool)
+        for i in np.flatnonzero(right > left):  # one per queried address
+            j = left[i] + np.searchsorted(a[left[i]:right[i], 1], lo[i])
+            out[i] = j < right[i] and a[j, 1] == lo[i]
+        return out
+
+
+def _empty_activity() -> pd.DataFrame:
+    return pd.DataFrame({
+        "flow": np.zeros(0, np.int64), "bin_start_ns": np.zeros(0, np.int64),
+        "packets": np.zeros(0, np.int64), "bytes": np.zeros(0, np.int64),
+    })
+
+
+def packets_to_flows(
+    batches: Iterable[PacketBatch],
+    rule_ports: Mapping[str, frozenset[int]] | None = None,
+    *,
+    activity_bin_ns: int = 1_000_000_000,
+) -> FlowTable:
+    """Turn a stream of packet batches (file order) into flows.
+
+    ``rule_ports`` maps "tcp"/"udp" to the ports of the loaded rules: the
+    first rung of the port ladder that picks the server when no SYN or
+    SYN-ACK shows who opened the connection (SPEC section 5)."""
+    assembler = FlowAssembler(activity_bin_ns)
+    for batch in batches:
+        assembler.add(batch)
+    return state_to_flow_table(assembler, rule_ports or {})
+
+
+def _client_is_a(st: dict[str, np.ndarray], rule_ports: Mapping[str, frozenset[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Which side is the client, and whether a SYN or SYN-ACK said so."""
+    has_syn = st["syn_arr"] != INF
+    has_synack = st["synack_arr"] != INF
+    certain = has_syn | has_synack
+    a_port, b_port = st["a_port"], st["b_port"]
+    a_rule = np.zeros(len(a_port), bool)
+    b_rule = np.zeros(len(a_port), bool)
+    for name, number in (("tcp", 6), ("udp", 17)):
+        ports = np.fromiter(sorted(rule_ports.get(name, ())), dtype=np.int64)
+        m = st["proto"] == number
+        a_rule |= m & np.isin(a_port, ports)
+        b_rule |= m & np.isin(b_port, ports)
+    a_low, b_low = a_port < 1024, b_port < 1024
+    client_is_a = np.select(
+        [has_syn, has_synack, a_rule != b_rule, a_low != b_low],
+        [st["syn_dir"] == 0, st["synack_dir"] == 1, b_rule, b_low],
+        # else the receiver of the first packet is the server
+        default=st["first_dir"] == 0,
+    )
+    return client_is_a.astype(bool), certain
+
+
+def _side(client_is_a: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.where(client_is_a, a, b), np.where(client_is_a, b, a)
+
+
+def state_to_flow_table(assembler: FlowAssembler, rule_ports: Mapping[str, frozenset[int]]) -> FlowTable:
+    st = assembler.finish()
+    n = len(st["flow_id"])
+    ca, certain = _client_is_a(st, rule_ports)
+    client_hi, server_hi = _side(ca, st["a_hi"], st["b_hi"])
+    client_lo, server_lo = _side(ca, st["a_lo"], st["b_lo"])
+    client_port, server_port = _side(ca, st["a_port"], st["b_port"])
+    pk_c2s, pk_s2c = _side(ca, st["pk0"], st["pk1"])
+    by_c2s, by_s2c = _side(ca, st["by0"], st["by1"])
+    syn_c, _ = _side(ca, st["syn0"], st["syn1"])
+    is_tcp = st["proto"] == 6
+
+    # Zeek's conn_state with orig = client
+    joint = np.where(ca, st["st_a"], st["st_b"])
+    pay_o, pay_r = _side(ca, st["pay0"], st["pay1"])
+    r_o, _ = _side(ca, st["r_arr0"], st["r_arr1"])
+    bad_o, _ = _side(ca, st["bad_arr0"], st["bad_arr1"])
+    orig_dir = np.where(ca, 0, 1)
+    rstos0 = st["let_s"] & (st["let_dir"] == orig_dir) & (r_o != INF) & (r_o < bad_o)
+    conn_state = np.where(
+        is_tcp,
+        conn_state_codes(joint.astype(np.int64), pay_o, pay_r, rstos0),
+        udp_conn_state_codes(pk_c2s, pk_s2c),
+    )
+
+    # ICMP errors
+    target, unmatched = attach_icmp(st, concat_icmp(assembler.icmp_errors))
+    err = concat_icmp(assembler.icmp_errors)
+    icmp_count = np.bincount(target[target >= 0], minlength=n).astype(np.int64)
+    icmp_type = np.full(n, -1, np.int64)
+    icmp_code = np.full(n, -1, np.int64)
+    icmp_reporter = np.full(n, "", dtype=object)
+    hit = np.flatnonzero(target >= 0)
+    if len(hit):
+        rows, first = np.unique(target[hit], return_index=True)  # errors are in stream order
+        e = hit[first]
+        icmp_type[rows] = err.icmp_type[e]
+        icmp_code[rows] = err.icmp_code[e]
+        icmp_reporter[rows] = K.addresses_to_text(err.reporter_hi[e], err.reporter_lo[e])
+
+    texts = K.addresses_to_text(np.concatenate([client_hi, server_hi]), np.concatenate([client_lo, server_lo]))
+    columns = {
+        "client_ip": texts[:n], "client_port": client_port,
+        "server_ip": texts[n:], "server_port": server_port,
+        "proto": np.where(is_tcp, "tcp", "udp").astype(object),
+        "first_ts": iso_utc_array(st["first_ts"]), "last_ts": iso_utc_array(st["last_ts"]),
+        "packets_c2s": pk_c2s, "packets_s2c": pk_s2c, "bytes_c2s": by_c2s, "bytes_s2c": by_s2c,
+        "conn_state": conn_state.astype(object), "direction_certain": certain,
+        "first_ts_ns": st["first_ts"], "last_ts_ns": st["last_ts"], "ip_version": st["ip_version"],
+        "client_hi": client_hi, "client_lo": client_lo, "server_hi": server_hi, "server_lo": server_lo,
+        "syn_count": syn_c, "icmp_unreach": icmp_count, "icmp_type": icmp_type,
+        "icmp_code": icmp_code, "icmp_reporter": icmp_reporter,
+    }
+    flows = pd.DataFrame({c.name: np.asarray(columns[c.name]).astype(c.dtype, copy=False) for c in FLOW_COLUMNS})
+    # deterministic order; the flow's first arrival breaks full ties
+    flows["_arr"] = st["first_arr"]
+    flows = flows.sort_values(
+        ["first_ts_ns", "client_ip", "client_port", "server_ip", "server_port", "proto", "_arr"],
+        kind="mergesort",
+    )
+    row_of_flow_id = np.empty(n, np.int64)
+    row_of_flow_id[st["flow_id"][flows.index.to_numpy()]] = np.arange(n)
+    flows = flows.drop(columns="_arr").reset_index(drop=True)
+
+    activity = _activity(assembler, row_of_flow_id)
+    return FlowTable(
+        flows=flows, addresses=assembler.addresses, activity=activity,
+        unmatched_icmp_errors=unmatched, activity_bin_ns=assembler.activity_bin_ns,
+    )
+
+
+def _activity(assembler: FlowAssembler, row_of_flow_id: np.ndarray) -> pd.DataFrame:
+    if not assembler.activity:
+        return _empty_activity()
+    fid, bins, pk, by = (np.concatenate(parts) for parts in zip(*assembler.activity))
+    df = pd.DataFrame({"flow": row_of_flow_id[fid], "bin_start_ns": bins, "packets": pk.astype(np.int64),
+                       "bytes": by.astype(np.int64)})
+    df = df.groupby(["flow", "bin_start_ns"], sort=True, as_index=False).sum()
+    return df.astype({"flow": np.int64, "bin_start_ns": np.int64, "packets": np.int64, "bytes": np.int64})
