@@ -43,6 +43,22 @@ def parse_file_header(head: bytes, where: str) -> PcapHeader:
     return PcapHeader(endian, frac_ns, snaplen, linktype & 0x0FFFFFFF & 0xFFFF)
 
 
+try:  # the same walk compiled (auditor/capture/_walk.c), built when a compiler exists
+    from ._walk import walk_pcap as _walk_pcap_c
+except ImportError:  # pragma: no cover - depends on the build
+    _walk_pcap_c = None
+
+
+def walk_pcap(arr: np.ndarray, pos: int, end: int, max_records: int, endian: str) -> tuple[np.ndarray, int, bool]:
+    """``walk_pcap_records`` on a numpy buffer, compiled when available."""
+    if _walk_pcap_c is not None:
+        out = np.empty(max_records, np.int64)
+        n, nxt, absurd = _walk_pcap_c(arr, pos, end, max_records, endian == ">", MAX_RECORD_BYTES, out)
+        return out[:n], nxt, bool(absurd)
+    offsets, nxt, absurd = walk_pcap_records(memoryview(arr), pos, end, max_records, endian)
+    return np.asarray(offsets, np.int64), nxt, absurd
+
+
 def walk_pcap_records(buf: memoryview, pos: int, end: int, max_records: int, endian: str) -> tuple[list[int], int, bool]:
     """Offsets of the complete records in ``buf[pos:end]`` (at most ``max_records``).
 

@@ -24,7 +24,7 @@ from ..errors import CaptureError
 from ..tables import Bucket, IcmpErrors, PacketBatch, iso_utc
 from .decode import DECODED_LINKTYPES, SECOND_WINDOW, decode_records
 from .linktypes import linktype_name
-from .pcap import FILE_HEADER_BYTES, MAX_RECORD_BYTES, parse_file_header, record_fields, walk_pcap_records
+from .pcap import FILE_HEADER_BYTES, MAX_RECORD_BYTES, parse_file_header, record_fields, walk_pcap
 from .pcapng import PcapngState, block_fields, walk_pcapng_blocks
 from .source import (
     DECOMPRESSION_ERRORS,
@@ -142,23 +142,26 @@ class FileReader:
                 )
             self.compression = sniff_compression(head)
             hashing = HashingFile(raw)
-            win = _Window(decompressor(hashing, self.compression, self.name), self.block_bytes)
-            win.fill()
-            if win.error and win.end < 4:
-                raise CaptureError(f"{self.name}: byte 0: {self.compression} data that cannot be decompressed ({win.error})")
-            self.format = sniff_format(bytes(win.arr[:4]), self.name, self.compression)
-            if self.format == "pcap":
-                yield from self._pcap(win)
-            else:
-                yield from self._pcapng(win)
-            if win.error:
-                self._warn_at(win.base + win.end, f"the {self.compression} data is damaged or cut short ({win.error})")
-            for lt, n in self._unsupported.items():
-                self.warnings.append(
-                    f"{self.name}: link type {lt} ({linktype_name(lt)}) is not decoded; its {n} packets are "
-                    "counted as unsupported_link"
-                )
-            self.sha256 = hashing.drain()
+            try:
+                win = _Window(decompressor(hashing, self.compression, self.name), self.block_bytes)
+                win.fill()
+                if win.error and win.end < 4:
+                    raise CaptureError(f"{self.name}: byte 0: {self.compression} data that cannot be decompressed ({win.error})")
+                self.format = sniff_format(bytes(win.arr[:4]), self.name, self.compression)
+                if self.format == "pcap":
+                    yield from self._pcap(win)
+                else:
+                    yield from self._pcapng(win)
+                if win.error:
+                    self._warn_at(win.base + win.end, f"the {self.compression} data is damaged or cut short ({win.error})")
+                for lt, n in self._unsupported.items():
+                    self.warnings.append(
+                        f"{self.name}: link type {lt} ({linktype_name(lt)}) is not decoded; its {n} packets are "
+                        "counted as unsupported_link"
+                    )
+                self.sha256 = hashing.drain()
+            finally:
+                hashing.close()
 
     # ---- formats -------------------------------------------------------------------
     def _pcap(self, win: _Window) -> Iterator[PacketBatch]:
@@ -166,11 +169,8 @@ class FileReader:
         self.link_types = [header.linktype]
         win.start = FILE_HEADER_BYTES
         while True:
-            offsets, win.start, absurd = walk_pcap_records(
-                memoryview(win.arr), win.start, win.end, self.chunk_packets, header.endian
-            )
-            if offsets:
-                offs = np.asarray(offsets, np.int64)
+            offs, win.start, absurd = walk_pcap(win.arr, win.start, win.end, self.chunk_packets, header.endian)
+            if len(offs):
                 ts_ns, caplen, wire_len, data_off = record_fields(win.arr, offs, header)
                 link = np.full(len(offs), header.linktype, np.int64)
                 yield self._emit(win.arr, ts_ns, None, caplen, wire_len, data_off, link)
@@ -178,7 +178,7 @@ class FileReader:
                 claimed = int(np.frombuffer(win.arr[win.start + 8 : win.start + 12].tobytes(), header.endian + "u4")[0])
                 self._damage(win, win.start, f"record claims {claimed} captured bytes (expected at most {MAX_RECORD_BYTES})")
                 return
-            if len(offsets) == self.chunk_packets:
+            if len(offs) == self.chunk_packets:
                 continue
             if win.eof:
                 left = win.end - win.start
