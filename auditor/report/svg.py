@@ -14,7 +14,7 @@ import ipaddress
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from markupsafe import Markup, escape
 
@@ -128,11 +128,13 @@ class _Node:
 
 @dataclass
 class _Member:
-    """One line of an edge's label: a rule (with expectation counts) or a
-    group of findings of one kind."""
+    """One line of an edge's label: a rule (with its expectation and flow
+    counts per status) or a group of findings of one kind."""
 
     port: str
     name: str
+    src: NodeKey
+    dst: NodeKey
     counts: Counter = field(default_factory=Counter)
 
     @property
@@ -142,17 +144,21 @@ class _Member:
                 return s
         return "unobserved"
 
-    def summary(self) -> str:
-        total = sum(self.counts.values())
-        parts = [f"{self.counts[s]} {s}" for s in STATUS_ORDER if self.counts.get(s)]
-        if total <= 1:
-            return parts[0].split(" ", 1)[1] if parts else ""
-        if len(parts) == 1:
-            return f"{parts[0].split(' ', 1)[1]} ×{total}"
-        return " · ".join(parts)
+    def parts(self) -> list[tuple[str, int]]:
+        return [(s, self.counts[s]) for s in STATUS_ORDER if self.counts.get(s)]
+
+    def flag(self) -> str:
+        """The worst status with its count when the line also carries better
+        ones (``1 missing`` on a rule met for 18 other pairs); the colour
+        alone says it otherwise."""
+        parts = self.parts()
+        if len(parts) > 1:
+            return f"{parts[0][1]} {parts[0][0]}"
+        return ""
 
     def text(self) -> str:
-        return f"{self.port} {self.name}  {self.summary()}"
+        flag = self.flag()
+        return f"{self.port} {self.name}" + (f"  {flag}" if flag else "")
 
 
 @dataclass
@@ -161,9 +167,9 @@ class _Bundle:
     b: NodeKey
     members: dict[tuple, _Member] = field(default_factory=dict)
 
-    def member(self, key: tuple, port: str, name: str) -> _Member:
+    def member(self, key: tuple, port: str, name: str, src: NodeKey, dst: NodeKey) -> _Member:
         if key not in self.members:
-            self.members[key] = _Member(port, name)
+            self.members[key] = _Member(port, name, src, dst)
         return self.members[key]
 
     def ordered(self) -> list[_Member]:
@@ -184,7 +190,7 @@ def _label_lines(bundle: _Bundle) -> list[_Member | str]:
 
 def _label_size(bundle: _Bundle) -> tuple[float, float]:
     lines = _label_lines(bundle)
-    w = max(_text_w(m.text() if isinstance(m, _Member) else m, LABEL_FONT) for m in lines) + 22
+    w = max(_text_w(m.text() if isinstance(m, _Member) else m, LABEL_FONT) for m in lines) + 24
     return w, len(lines) * LINE_H + 8
 
 
@@ -295,7 +301,7 @@ def _build_graph(report: dict, inventory: Any, rules: Sequence[Any] | None) -> _
     def rule_member(rid: str, a: NodeKey, b: NodeKey) -> _Member:
         r = rules_by_id.get(rid)
         port = _port_text(r.port, r.proto) if r is not None else ""
-        return g.bundle(a, b).member(("rule", rid), port, rid)
+        return g.bundle(a, b).member(("rule", rid), port, rid, a, b)
 
     # 1. Expectations (coverage): met / blocked / missing / unobserved.
     for cov in report.get("coverage") or []:
@@ -345,8 +351,7 @@ def _build_graph(report: dict, inventory: Any, rules: Sequence[Any] | None) -> _
                 m.port = port
             m.counts[kind] += n
         else:
-            name = f"{kind} ({rid})" if rid else kind
-            g.bundle(a, b).member((kind, port, rid), port, name).counts[kind] += n
+            g.bundle(a, b).member((kind, port, rid, a, b), port, kind, a, b).counts[kind] += n
 
     # 3. Expected flows of rules that raise no expectation (optional,
     #    on-demand): drawn as met where both ends are inventory hosts.
@@ -378,18 +383,25 @@ def _ip_sort_key(text: str) -> tuple:
 
 
 # Layout constants (SVG user units ~ CSS px at 1:1).
-NODE_W = 180.0
+NODE_W = 170.0
 NODE_HEAD = 24.0
 HOST_LINE = 15.0
 MAX_HOST_LINES = 5
-INNER_GAP = 230.0  # between a site's outer and inner column (same-site labels)
-MID_GAP = 250.0  # between two sites' inner columns (cross-site labels)
+INNER_GAP = 170.0  # least gap between a site's outer and inner column (same-site labels)
+MID_GAP = 200.0  # least gap between two sites' inner columns (cross-site labels)
 MARGIN = 20.0
 SITE_HEAD = 34.0
 
 
+def _natural_key(text: str) -> tuple:
+    """vra-2 before vra-10."""
+    import re
+
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", text) if t)
+
+
 def _node_lines(node: _Node) -> list[str]:
-    hosts = sorted(node.hosts) if node.key != OUTSIDE else node.hosts
+    hosts = sorted(node.hosts, key=_natural_key) if node.key != OUTSIDE else node.hosts
     if len(hosts) <= MAX_HOST_LINES:
         return hosts
     return hosts[: MAX_HOST_LINES - 2] + ["…", f"{len(hosts) - MAX_HOST_LINES + 2} more"]
@@ -411,6 +423,19 @@ def _layout(g: _Graph) -> tuple[float, float]:
         b = g.bundles.get(frozenset((key,)))
         return _label_size(b)[1] + 36 if b else 0.0
 
+    # Gaps wide enough for the widest label that sits in them.
+    rim_w, cross_w = [0.0], [0.0]
+    for bundle in g.bundles.values():
+        a, b = bundle.a, bundle.b
+        if OUTSIDE in (a, b) or a == b:
+            continue
+        if a[0] == b[0] and (a[1] in INNER_ROLES) != (b[1] in INNER_ROLES):
+            rim_w.append(_label_size(bundle)[0])
+        elif a[0] != b[0]:
+            cross_w.append(_label_size(bundle)[0])
+    inner_gap = max(INNER_GAP, max(rim_w) + 40)
+    mid_gap = max(MID_GAP, min(max(cross_w) + 40, 360))
+
     x = MARGIN
     col_x: list[float] = []
     top = MARGIN + SITE_HEAD
@@ -420,7 +445,7 @@ def _layout(g: _Graph) -> tuple[float, float]:
     # Inner rows are aligned across sites so cross-site lines run level.
     zvm_h = max([g.nodes[(s, "zvm")].h + self_loop_h((s, "zvm")) for s in g.sites
                  if (s, "zvm") in g.nodes] or [0.0])
-    zvm_vra_gap = max([hub_label_h(s, (s, "vra")) for s in g.sites] + [0.0]) + 40
+    zvm_vra_gap = max([hub_label_h(s, (s, "vra")) for s in g.sites] + [0.0]) + 44
     inner_y["vra"] = top + (zvm_h + zvm_vra_gap if zvm_h else 0.0)
 
     for i, site in enumerate(g.sites):
@@ -448,29 +473,77 @@ def _layout(g: _Graph) -> tuple[float, float]:
                     y += slot + 22
                 y_end = y
             heights.append(y_end)
-            x += NODE_W + (INNER_GAP if c == cols[0] else 0)
+            x += NODE_W + (inner_gap if c == cols[0] else 0)
         site_boxes.append((site, site_x0, x))
-        x += MID_GAP
-    width = x - MID_GAP + MARGIN if g.sites else 2 * MARGIN + NODE_W
+        x += mid_gap
+    width = x - mid_gap + MARGIN if g.sites else 2 * MARGIN + NODE_W
     height = max(heights + [top]) + 10
+    g.site_bottom = height  # type: ignore[attr-defined]
 
     outside = g.nodes.get(OUTSIDE)
     if outside is not None:
-        outside.w = NODE_W + 40
+        outside.w = NODE_W + 30
         outside.x = width / 2 - outside.w / 2
-        outside.y = height + 90
+        outside.y = height + 70
         height = outside.y + outside.h + self_loop_h(OUTSIDE)
     g.site_boxes = site_boxes  # type: ignore[attr-defined]
-    g.top = top  # type: ignore[attr-defined]
     return width, height + MARGIN
 
 
-def _draw_label(cx: float, cy: float, bundle: _Bundle, anchor: str = "middle") -> Markup:
-    """A label block listing the bundle's members, each with its status
-    colour. ``anchor``: where (cx, cy) sits on the block (middle, start, end)."""
+Point = tuple[float, float]
+Rect = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+def _bezier(p: Sequence[Point], t: float) -> Point:
+    u = 1 - t
+    return (u ** 3 * p[0][0] + 3 * u * u * t * p[1][0] + 3 * u * t * t * p[2][0] + t ** 3 * p[3][0],
+            u ** 3 * p[0][1] + 3 * u * u * t * p[1][1] + 3 * u * t * t * p[2][1] + t ** 3 * p[3][1])
+
+
+def _overlap(a: Rect, b: Rect) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+class _Labels:
+    """Label placement: a label goes where it overlaps nothing already
+    placed (nodes, earlier labels), trying points along its curve from the
+    middle outwards."""
+
+    T_CANDIDATES = (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85)
+
+    def __init__(self, obstacles: list[Rect]) -> None:
+        self.taken = list(obstacles)
+        self.parts: list[Markup] = []
+
+    def fixed(self, x0: float, y0: float, bundle: _Bundle) -> None:
+        w, h = _label_size(bundle)
+        self.taken.append((x0, y0, x0 + w, y0 + h))
+        self.parts.append(_draw_label(x0, y0, bundle))
+
+    def along(self, curve: Sequence[Point], bundle: _Bundle) -> None:
+        w, h = _label_size(bundle)
+        best, best_cost = None, math.inf
+        for shift in (0.0, -0.6, 0.6):
+            for t in self.T_CANDIDATES:
+                cx, cy = _bezier(curve, t)
+                cy += shift * h
+                rect = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+                cost = sum(_overlap(rect, r) for r in self.taken) + abs(shift) * 40
+                if cost < best_cost:
+                    best, best_cost = rect, cost
+            if best_cost == 0:
+                break
+        assert best is not None
+        self.taken.append(best)
+        self.parts.append(_draw_label(best[0], best[1], bundle))
+
+
+def _draw_label(x0: float, y0: float, bundle: _Bundle) -> Markup:
+    """A label block at (x0, y0) listing the bundle's members, each with a
+    swatch in its status colour."""
     w, h = _label_size(bundle)
-    x0 = cx - w / 2 if anchor == "middle" else (cx if anchor == "start" else cx - w)
-    y0 = cy - h / 2
     parts = [_el("rect", x=x0, y=y0, width=w, height=h, rx=4, class_="lbl-bg")]
     for i, m in enumerate(_label_lines(bundle)):
         ty = y0 + 4 + LINE_H * (i + 1) - 4
@@ -478,16 +551,11 @@ def _draw_label(cx: float, cy: float, bundle: _Bundle, anchor: str = "middle") -
             parts.append(_text(x0 + 8, ty, m, class_="lbl-more"))
             continue
         colour = STATUS_COLOURS[m.status]
-        parts.append(_el("rect", x=x0 + 6, y=ty - 8, width=8, height=8, rx=1.5, fill=colour))
-        parts.append(_el(
-            "text",
-            _el("tspan", m.port, class_="lbl-port"),
-            " ",
-            _el("tspan", m.name, class_="lbl-name"),
-            " ",
-            _el("tspan", m.summary(), fill=colour, class_="lbl-status"),
-            x=x0 + 18, y=ty,
-        ))
+        parts.append(_el("rect", x=x0 + 6, y=ty - 8, width=9, height=9, rx=2, fill=colour))
+        spans = [_el("tspan", m.port, class_="lbl-port"), " ", _el("tspan", m.name, class_="lbl-name")]
+        if m.flag():
+            spans += [" ", _el("tspan", m.flag(), fill=colour, class_="lbl-status")]
+        parts.append(_el("text", *spans, x=x0 + 19, y=ty))
     return Markup("").join(parts)
 
 
@@ -507,102 +575,93 @@ def _strokes(bundle: _Bundle, path_for_offset: Any) -> Markup:
     return Markup("").join(parts)
 
 
-def _draw_bundle(g: _Graph, bundle: _Bundle) -> tuple[Markup, Markup]:
-    """The strokes and the label of one bundle (labels are drawn last, over
-    every stroke)."""
+def _cubic_path(p: Sequence[Point], dx: float, dy: float) -> str:
+    return (f"M{p[0][0] + dx:.1f},{p[0][1] + dy:.1f} C{p[1][0] + dx:.1f},{p[1][1] + dy:.1f} "
+            f"{p[2][0] + dx:.1f},{p[2][1] + dy:.1f} {p[3][0] + dx:.1f},{p[3][1] + dy:.1f}")
+
+
+def _geometry(g: _Graph, bundle: _Bundle) -> tuple[str, list[Point], tuple[float, float], Any]:
+    """How a bundle is drawn: (kind, cubic control points, stroke offset
+    direction, fixed label position or None)."""
     a, b = g.nodes[bundle.a], g.nodes[bundle.b]
-    if a is b:  # a loop below the node
+    w, h = _label_size(bundle)
+    if a is b:  # a loop below the node, label under it
         x, y = a.cx, a.y + a.h
-
-        def loop(off: float) -> str:
-            return (f"M{x - 30 + off:.1f},{y:.1f} C{x - 50 + off:.1f},{y + 34 + off:.1f} "
-                    f"{x + 50 - off:.1f},{y + 34 + off:.1f} {x + 30 - off:.1f},{y:.1f}")
-
-        _, lh = _label_size(bundle)
-        return _strokes(bundle, loop), _draw_label(x, y + 30 + lh / 2, bundle)
-
-    if a.column == b.column and a.key != OUTSIDE and b.key != OUTSIDE:
-        upper, lower = (a, b) if a.y < b.y else (b, a)
-        between = [n for n in g.nodes.values() if n.column == a.column and upper.y < n.y < lower.y]
-        x1, y1, y2 = upper.cx, upper.y + upper.h, lower.y
-        if not between:
-            def vert(off: float) -> str:
-                return f"M{x1 + off:.1f},{y1:.1f} L{x1 + off:.1f},{y2:.1f}"
-            return _strokes(bundle, vert), _draw_label(x1, (y1 + y2) / 2, bundle)
-        # Around the nodes in between, on the column's outer side.
-        left_side = upper.column % 4 in (0, 3) or upper.column == 0
-        sx = upper.x if left_side else upper.x + upper.w
-        bulge = -70 if left_side else 70
-        ya, yb = upper.cy, lower.cy
-
-        def arc(off: float) -> str:
-            return (f"M{sx:.1f},{ya + off:.1f} C{sx + bulge + off:.1f},{ya:.1f} "
-                    f"{sx + bulge + off:.1f},{yb:.1f} {sx:.1f},{yb + off:.1f}")
-        return _strokes(bundle, arc), _draw_label(sx + bulge * 0.75, (ya + yb) / 2, bundle)
-
+        return "loop", [(x - 30, y), (x - 55, y + 36), (x + 55, y + 36), (x + 30, y)], (1, 0), \
+            (x - w / 2, y + 30)
     if OUTSIDE in (a.key, b.key):
         o, n = (a, b) if a.key == OUTSIDE else (b, a)
         x1, y1 = n.cx, n.y + n.h
-        x2, y2 = o.cx + max(-o.w / 2 + 20, min(o.w / 2 - 20, (n.cx - o.cx) * 0.3)), o.y
-
-        def down(off: float) -> str:
-            return (f"M{x1 + off:.1f},{y1:.1f} C{x1 + off:.1f},{y1 + 60:.1f} "
-                    f"{x2 + off:.1f},{y2 - 60:.1f} {x2 + off:.1f},{y2:.1f}")
-        t = 0.55
-        lx = (1 - t) ** 3 * x1 + 3 * (1 - t) ** 2 * t * x1 + 3 * (1 - t) * t * t * x2 + t ** 3 * x2
-        ly = (1 - t) ** 3 * y1 + 3 * (1 - t) ** 2 * t * (y1 + 60) + 3 * (1 - t) * t * t * (y2 - 60) + t ** 3 * y2
-        return _strokes(bundle, down), _draw_label(lx, ly, bundle)
-
+        x2 = o.cx + max(-o.w / 2 + 20, min(o.w / 2 - 20, (n.cx - o.cx) * 0.3))
+        y2 = o.y
+        return "down", [(x1, y1), (x1, y1 + 70), (x2, y2 - 70), (x2, y2)], (1, 0), None
+    if a.column == b.column:
+        upper, lower = (a, b) if a.y < b.y else (b, a)
+        between = [n for n in g.nodes.values() if n.column == a.column and upper.y < n.y < lower.y]
+        if not between:
+            x1, y1, y2 = upper.cx, upper.y + upper.h, lower.y
+            return "vertical", [(x1, y1), (x1, y1 + (y2 - y1) / 3), (x1, y2 - (y2 - y1) / 3), (x1, y2)], \
+                (1, 0), None
+        # Around the nodes in between, on the side away from the other site.
+        left_side = upper.column % 4 in (0, 3)
+        sx = upper.x if left_side else upper.x + upper.w
+        bulge = -80 if left_side else 80
+        ya, yb = upper.cy, lower.cy
+        return "arc", [(sx, ya), (sx + bulge, ya), (sx + bulge, yb), (sx, yb)], (0, 1), None
     left, right = (a, b) if a.x < b.x else (b, a)
     x1, y1, x2, y2 = left.x + left.w, left.cy, right.x, right.cy
     dx = (x2 - x1) / 2
-
-    def curve(off: float) -> str:
-        return (f"M{x1:.1f},{y1 + off:.1f} C{x1 + dx:.1f},{y1 + off:.1f} "
-                f"{x2 - dx:.1f},{y2 + off:.1f} {x2:.1f},{y2 + off:.1f}")
-
-    same_site = left.key[0] == right.key[0]
-    if same_site:
-        # Tag the label to the outer node's row, beside it, so labels of the
-        # ZVM's many same-site edges stack in rows and never overlap.
-        hub, rim = (left, right) if left.key[1] in INNER_ROLES else (right, left)
-        if rim is left:
-            label = _draw_label(rim.x + rim.w + 10, rim.cy, bundle, anchor="start")
-        else:
-            label = _draw_label(rim.x - 10, rim.cy, bundle, anchor="end")
-        del hub
-    else:
-        label = _draw_label((x1 + x2) / 2, (y1 + y2) / 2, bundle)
-    return _strokes(bundle, curve), label
+    curve = [(x1, y1), (x1 + dx, y1), (x2 - dx, y2), (x2, y2)]
+    if left.key[0] == right.key[0] and (left.key[1] in INNER_ROLES) != (right.key[1] in INNER_ROLES):
+        # Same site, hub to rim: the label is tagged beside the rim node, in
+        # its row, so the ZVM's many same-site labels stack without overlap.
+        rim = right if left.key[1] in INNER_ROLES else left
+        lx = rim.x + rim.w + 10 if rim is left else rim.x - 10 - w
+        return "rim", curve, (0, 1), (lx, rim.cy - h / 2)
+    return "cross", curve, (0, 1), None
 
 
-def _draw_node(node: _Node, inventory_sites: set[str]) -> Markup:
+def _draw_node(node: _Node) -> Markup:
     site, role = node.key
     is_outside = node.key == OUTSIDE
-    title = "Outside the inventory" if is_outside else ROLE_TITLES.get(role, role)
+    title = "Not in inventory" if is_outside else ROLE_TITLES.get(role, role)
     n = len(node.hosts)
-    count = f"{n} address{'es' if n != 1 else ''}" if is_outside else f"{n} host{'s' if n != 1 else ''}"
+    count = f"{n} addr." if is_outside else f"{n} host{'s' if n != 1 else ''}"
     parts = [
-        _el("title", f"{title}: " + ", ".join(node.hosts[:50]) + (" …" if n > 50 else "")),
+        _el("title", f"{title}: " + ", ".join(sorted(node.hosts, key=_natural_key)[:60])
+            + (" …" if n > 60 else "")),
         _el("rect", x=node.x, y=node.y, width=node.w, height=node.h, rx=6,
             class_="node-box outside" if is_outside else "node-box"),
-        _el("rect", x=node.x, y=node.y, width=node.w, height=NODE_HEAD, rx=6, class_="node-head"),
-        _el("rect", x=node.x, y=node.y + NODE_HEAD - 6, width=node.w, height=6, class_="node-head"),
+        _el("path", d=(f"M{node.x:.1f},{node.y + NODE_HEAD:.1f} V{node.y + 6:.1f} "
+                       f"Q{node.x:.1f},{node.y:.1f} {node.x + 6:.1f},{node.y:.1f} H{node.x + node.w - 6:.1f} "
+                       f"Q{node.x + node.w:.1f},{node.y:.1f} {node.x + node.w:.1f},{node.y + 6:.1f} "
+                       f"V{node.y + NODE_HEAD:.1f} Z"),
+            class_="node-head outside" if is_outside else "node-head"),
         _text(node.x + 10, node.y + 16.5, title, class_="node-title"),
         _text(node.x + node.w - 10, node.y + 16.5, count, class_="node-count", text_anchor="end"),
     ]
     for i, line in enumerate(_node_lines(node)):
         parts.append(_text(node.x + 10, node.y + NODE_HEAD + 14 + i * HOST_LINE,
-                           _clip(line, 28), class_="node-host" if line != "…" else "node-more"))
+                           _clip(line, 26), class_="node-host" if line != "…" else "node-more"))
     return _el("g", *parts, class_="node")
 
 
-def deployment_picture(report: dict, inventory: Any = None, rules: Sequence[Any] | None = None) -> Markup | None:
+@dataclass
+class Picture:
+    """The deployment picture and, for the table under it, one row per line
+    drawn: ``edges`` of dicts with src/dst (site, role), port, name, status
+    (worst) and parts [(status, count)]."""
+
+    svg: Markup
+    edges: list[dict]
+
+
+def deployment_picture(report: dict, inventory: Any = None, rules: Sequence[Any] | None = None) -> Picture | None:
     """The deployment as inline SVG: sites side by side, hosts grouped by
     role into one node per (site, role) (a node lists up to five hosts and
     counts the rest, so 40 VRAs stay one node per site), and one stroke per
-    rule or finding group between two nodes coloured by its status. None
-    when there is nothing to place (no inventory and no host in any
+    rule or finding group between two nodes coloured by its worst status.
+    None when there is nothing to place (no inventory and no host in any
     finding)."""
     g = _build_graph(report, inventory, rules)
     if not [k for k in g.nodes if k != OUTSIDE]:
@@ -615,28 +674,41 @@ def deployment_picture(report: dict, inventory: Any = None, rules: Sequence[Any]
             others = sorted(p for p in inventory.sites if p != site and inventory.paired(site, p))
             peers = f"paired with {', '.join(others)}" if others else "no peer site"
         parts.append(_el("rect", x=x0 - 10, y=MARGIN - 6, width=x1 - x0 + 20,
-                         height=height - 2 * MARGIN + 12 if OUTSIDE not in g.nodes
-                         else g.nodes[OUTSIDE].y - MARGIN - 30,
-                         rx=10, class_="site-box"))
-        parts.append(_text(x0 + 4, MARGIN + 14, _clip(site, 40), class_="site-name"))
+                         height=g.site_bottom - MARGIN + 6, rx=10, class_="site-box"))  # type: ignore[attr-defined]
+        parts.append(_text(x0 + 2, MARGIN + 14, _clip(site, 40), class_="site-name"))
         if peers:
-            parts.append(_text(x1 - 4, MARGIN + 14, _clip(peers, 40), class_="site-peers",
+            parts.append(_text(x1 - 2, MARGIN + 14, _clip(peers, 40), class_="site-peers",
                                text_anchor="end"))
-    strokes, labels = [], []
+    labels = _Labels([(n.x - 4, n.y - 4, n.x + n.w + 4, n.y + n.h + 4) for n in g.nodes.values()])
+    strokes = []
+    placed_later = []
     for bundle in g.bundles.values():
-        s, lab = _draw_bundle(g, bundle)
-        strokes.append(s)
-        labels.append(lab)
-    parts.append(_el("g", *strokes, class_="edges") if strokes else Markup(""))
-    sites = set(g.sites)
-    parts.extend(_draw_node(n, sites) for n in g.nodes.values())
-    parts.append(_el("g", *labels, class_="labels") if labels else Markup(""))
-    return _el(
+        kind, curve, (ox, oy), fixed = _geometry(g, bundle)
+        strokes.append(_strokes(bundle, lambda off, c=curve, ox=ox, oy=oy: _cubic_path(c, off * ox, off * oy)))
+        if fixed is not None:
+            labels.fixed(fixed[0], fixed[1], bundle)
+        else:
+            placed_later.append((0 if kind == "vertical" else 1, curve, bundle))
+    for _, curve, bundle in sorted(placed_later, key=lambda t: t[0]):
+        labels.along(curve, bundle)
+    if strokes:
+        parts.append(_el("g", *strokes, class_="edges"))
+    parts.extend(_draw_node(n) for n in g.nodes.values())
+    if labels.parts:
+        parts.append(_el("g", *labels.parts, class_="labels"))
+    svg_text = _el(
         "svg", *parts, xmlns="http://www.w3.org/2000/svg", viewBox=f"0 0 {width:.0f} {height:.0f}",
         width=f"{width:.0f}", height=f"{height:.0f}", role="img", class_="deployment",
         aria_label="Deployment picture: sites, hosts grouped by role, and rule edges coloured by status",
         font_family=FONT,
     )
+    edges = []
+    for bundle in g.bundles.values():
+        for m in bundle.ordered():
+            edges.append({"src": m.src, "dst": m.dst, "port": m.port, "name": m.name,
+                          "status": m.status, "parts": m.parts()})
+    edges.sort(key=lambda e: (STATUS_ORDER.index(e["status"]), _natural_key(e["port"] or ""), e["name"]))
+    return Picture(svg_text, edges)
 
 
 # --------------------------------------------------------------------------
@@ -644,16 +716,6 @@ def deployment_picture(report: dict, inventory: Any = None, rules: Sequence[Any]
 _TICK_STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800,
                  21600, 43200, 86400, 172800, 604800)
 MAX_BINS = 480
-
-
-def _nice_ceiling(v: float) -> float:
-    if v <= 0:
-        return 1.0
-    mag = 10 ** math.floor(math.log10(v))
-    for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
-        if m * mag >= v:
-            return m * mag
-    return 10 * mag
 
 
 def _fmt_rate(v: float) -> str:
@@ -709,9 +771,10 @@ def activity_bins(activity: Any, bin_ns: int | None = None) -> tuple[Any, int]:
 
 
 def traffic_chart(activity: Any, bin_ns: int | None = None, top_rules: int = 6) -> Markup | None:
-    """Packets per second per verdict as step lines over the capture, and
-    below it one small row per busiest rule (each scaled to its own peak) so
-    the moment a stream stops is visible even beside a louder one."""
+    """Packets per second per verdict as step lines over the capture on a
+    log scale (a handful of blocked SYNs stays visible beside a replication
+    stream), and below it one small row per busiest rule, each on its own
+    linear scale, so the moment a stream stops is plain to see."""
     import numpy as np
 
     if activity is None or len(activity) == 0:
@@ -720,32 +783,38 @@ def traffic_chart(activity: Any, bin_ns: int | None = None, top_rules: int = 6) 
     lo, n = frame.attrs["lo"], frame.attrs["n"]
     secs = width_ns / 1e9
 
-    by_verdict = frame.groupby(["verdict", "bin"])["packets"].sum()
-    series: dict[str, np.ndarray] = {}
-    for verdict in [v for v in VERDICT_ORDER if v in by_verdict.index.get_level_values(0)] + sorted(
-        set(by_verdict.index.get_level_values(0)) - set(VERDICT_ORDER)
-    ):
+    def per_second(sub: Any) -> np.ndarray:
         arr = np.zeros(n)
-        s = by_verdict.loc[verdict]
+        s = sub.groupby("bin")["packets"].sum()
         arr[s.index.to_numpy()] = s.to_numpy() / secs
-        series[verdict] = arr
+        return arr
 
-    W, PL, PR, PT = 1100.0, 64.0, 20.0, 28.0
-    CH = 200.0
+    verdicts = list(dict.fromkeys([v for v in VERDICT_ORDER if (frame["verdict"] == v).any()]
+                                  + sorted(set(frame["verdict"]) - set(VERDICT_ORDER))))
+    series = {v: per_second(frame[frame["verdict"] == v]) for v in verdicts}
+
+    W, PL, PR, PT = 1100.0, 64.0, 20.0, 30.0
+    CH = 190.0
     plot_w = W - PL - PR
-    ymax = _nice_ceiling(max(float(a.max()) for a in series.values()) or 1.0)
+    peak = max(float(a.max()) for a in series.values())
+    decades = max(1, math.ceil(math.log10(max(peak, 1.0)) + 1e-9))
+
+    def y_of(v: np.ndarray | float) -> Any:
+        # log10(1 + v): zero sits on the axis, 1 packet/s one step up.
+        return PT + CH - CH * np.log10(1.0 + np.asarray(v)) / math.log10(1.0 + 10.0 ** decades)
 
     def xpos(i: float) -> float:
         return PL + plot_w * i / n
 
     parts: list[Markup] = []
-    # Grid and y axis.
-    for k in range(5):
-        v = ymax * k / 4
-        y = PT + CH - CH * k / 4
+    for k in range(decades + 1):
+        v = 0.0 if k == 0 else 10.0 ** (k - 1)
+        y = float(y_of(v))
         parts.append(_el("line", x1=PL, x2=W - PR, y1=y, y2=y, class_="grid"))
         parts.append(_text(PL - 8, y + 4, _fmt_rate(v), class_="axis", text_anchor="end"))
-    parts.append(_text(14, PT + CH / 2, "packets / s", class_="axis",
+    y_top = float(y_of(10.0 ** decades))
+    parts.append(_text(PL - 8, y_top + 4, _fmt_rate(10.0 ** decades), class_="axis", text_anchor="end"))
+    parts.append(_text(14, PT + CH / 2, "packets / s (log)", class_="axis",
                        transform=f"rotate(-90 14 {PT + CH / 2:.1f})", text_anchor="middle"))
 
     # Time axis ticks (shared with the small rows below).
@@ -766,8 +835,7 @@ def traffic_chart(activity: Any, bin_ns: int | None = None, top_rules: int = 6) 
         parts.append(_text(tick_x(t), PT + CH + 16, _clock(int(t * 1e9), step_s), class_="axis",
                            text_anchor="middle"))
 
-    def step_path(arr: np.ndarray, y0: float, h: float, top: float) -> str:
-        ys = y0 - h * np.minimum(arr / top, 1.0)
+    def step_path(ys: np.ndarray) -> str:
         cmds = [f"M{xpos(0):.1f},{ys[0]:.1f}"]
         for i in range(n):
             cmds.append(f"H{xpos(i + 1):.1f}")
@@ -777,58 +845,51 @@ def traffic_chart(activity: Any, bin_ns: int | None = None, top_rules: int = 6) 
 
     for verdict, arr in series.items():
         colour = VERDICT_COLOURS.get(verdict, "#495057")
-        parts.append(_el("path", d=step_path(arr, PT + CH, CH, ymax), fill="none", stroke=colour,
+        parts.append(_el("path", d=step_path(y_of(arr)), fill="none", stroke=colour,
                          stroke_width=1.8, stroke_linejoin="round", class_=f"series v-{verdict}"))
     parts.append(_el("rect", x=PL, y=PT, width=plot_w, height=CH, class_="frame"))
 
-    # Legend.
     lx = PL
     for verdict, arr in series.items():
         colour = VERDICT_COLOURS.get(verdict, "#495057")
-        total = int(arr.sum() * secs)
-        label = f"{verdict.replace('_', ' ')} ({total:,} pkts)"
-        parts.append(_el("rect", x=lx, y=8, width=12, height=4, rx=1, fill=colour))
-        parts.append(_text(lx + 16, 14, label, class_="legend"))
-        lx += _text_w(label, 11) + 34
+        label = f"{verdict.replace('_', ' ')} · {int(round(arr.sum() * secs)):,} pkts"
+        parts.append(_el("rect", x=lx, y=10, width=14, height=4, rx=1, fill=colour))
+        parts.append(_text(lx + 19, 16, label, class_="legend"))
+        lx += _text_w(label, 11) + 38
 
     height = PT + CH + 30
-    # Small multiples: the busiest rules, each on its own scale.
     rules = frame[frame["rule"].notna()]
     if top_rules and len(rules):
         totals = rules.groupby("rule")["packets"].sum().sort_values(ascending=False).head(top_rules)
-        ROW = 34.0
-        y = height + 18
-        parts.append(_text(PL, y, "Busiest rules (each row on its own scale; peak at right)",
+        ROW, SPARK = 46.0, 26.0
+        y = height + 16
+        parts.append(_text(PL, y, "Busiest rules — each row on its own linear scale, coloured by verdict",
                            class_="axis-title"))
-        y += 10
+        y += 8
         for rid, total in totals.items():
             sub = rules[rules["rule"] == rid]
-            arr = np.zeros(n)
-            s = sub.groupby("bin")["packets"].sum()
-            arr[s.index.to_numpy()] = s.to_numpy() / secs
-            main = sub.groupby("verdict")["packets"].sum().idxmax()
-            colour = VERDICT_COLOURS.get(main, "#495057")
-            peak = float(arr.max()) or 1.0
+            by_v = {v: per_second(sub[sub["verdict"] == v]) for v in verdicts if (sub["verdict"] == v).any()}
+            row_peak = max(float(a.max()) for a in by_v.values()) or 1.0
             base = y + ROW - 4
-            path = step_path(arr, base, ROW - 8, peak)
-            parts.append(_el("line", x1=PL, x2=W - PR, y1=base, y2=base, class_="grid"))
-            parts.append(_el("path", d=path + f" V{base:.1f} H{xpos(0):.1f} Z", fill=colour,
-                             fill_opacity=0.18, stroke="none"))
-            parts.append(_el("path", d=path, fill="none", stroke=colour, stroke_width=1.5))
-            parts.append(_text(PL + 4, y + 8, str(rid), class_="row-label"))
-            parts.append(_text(W - PR, y + 8, f"peak {_fmt_rate(peak)}/s · {int(total):,} pkts",
+            parts.append(_text(PL, y + 12, str(rid), class_="row-label"))
+            parts.append(_text(W - PR, y + 12, f"peak {_fmt_rate(row_peak)}/s · {int(total):,} pkts",
                                class_="row-peak", text_anchor="end"))
             for t in ticks:
-                parts.append(_el("line", x1=tick_x(t), x2=tick_x(t), y1=y + 4, y2=base,
+                parts.append(_el("line", x1=tick_x(t), x2=tick_x(t), y1=base - SPARK, y2=base,
                                  class_="grid-v"))
-            y += ROW + 4
+            parts.append(_el("line", x1=PL, x2=W - PR, y1=base, y2=base, class_="grid"))
+            # Loudest verdict as a filled area, others as lines on top.
+            for k, (verdict, arr) in enumerate(sorted(by_v.items(), key=lambda kv: -kv[1].sum())):
+                colour = VERDICT_COLOURS.get(verdict, "#495057")
+                path = step_path(base - SPARK * np.minimum(arr / row_peak, 1.0))
+                if k == 0:
+                    parts.append(_el("path", d=path + f" V{base:.1f} H{xpos(0):.1f} Z", fill=colour,
+                                     fill_opacity=0.16, stroke="none"))
+                parts.append(_el("path", d=path, fill="none", stroke=colour, stroke_width=1.5))
+            y += ROW
         height = y + 8
     return _el(
         "svg", *parts, xmlns="http://www.w3.org/2000/svg", viewBox=f"0 0 {W:.0f} {height:.0f}",
         width=f"{W:.0f}", height=f"{height:.0f}", role="img", class_="traffic",
         aria_label="Packets per second per verdict over the capture", font_family=FONT,
     )
-
-
-def legend_items(statuses: Iterable[str]) -> list[tuple[str, str]]:
-    return [(s, STATUS_COLOURS[s]) for s in statuses]
