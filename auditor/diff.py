@@ -57,7 +57,17 @@ DIFF_SCHEMA = "zvr-audit/diff/v1"
 SEVERITIES = ("critical", "high", "medium", "low")
 KINDS = ("missing", "blocked", "reversed", "misdirected", "unexpected")
 VERDICTS = ("expected", "blocked", "reversed", "misdirected", "unexpected")
-BUCKETS = ("read", "tcp", "udp", "icmp", "other_ip", "non_ip", "fragment", "malformed", "unsupported_link")
+BUCKETS = (
+    "read",
+    "tcp",
+    "udp",
+    "icmp",
+    "other_ip",
+    "non_ip",
+    "fragment",
+    "malformed",
+    "unsupported_link",
+)
 CHANGE_FIELDS = ("flows", "packets", "bytes", "severity")
 COVERAGE_STATUSES = ("met", "blocked", "missing", "unobserved")
 
@@ -85,7 +95,9 @@ def load_report(path: str | os.PathLike) -> dict:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{shown}: byte {exc.start}: not a zvr-audit v1 report (not UTF-8 text)") from None
+        raise InputError(
+            f"{shown}: byte {exc.start}: not a zvr-audit v1 report (not UTF-8 text)"
+        ) from None
     try:
         report = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -111,7 +123,9 @@ def check_report(report: Any, name: str = "report") -> None:
     for key, kind in (("findings", list), ("coverage", list), ("summary", dict), ("inputs", dict)):
         if not isinstance(report.get(key), kind):
             problems.append(f"'{key}' missing or not {'a list' if kind is list else 'an object'}")
-    for i, f in enumerate(report.get("findings") or [] if isinstance(report.get("findings"), list) else []):
+    for i, f in enumerate(
+        report.get("findings") or [] if isinstance(report.get("findings"), list) else []
+    ):
         where = f"findings[{i}]"
         if not isinstance(f, dict):
             problems.append(f"{where}: not an object")
@@ -120,7 +134,9 @@ def check_report(report: Any, name: str = "report") -> None:
         for end in ("client", "server"):
             if end in f and not isinstance(f[end], dict):
                 problems.append(f"{where}.{end}: not an object")
-    for i, c in enumerate(report.get("coverage") or [] if isinstance(report.get("coverage"), list) else []):
+    for i, c in enumerate(
+        report.get("coverage") or [] if isinstance(report.get("coverage"), list) else []
+    ):
         if not isinstance(c, dict):
             problems.append(f"coverage[{i}]: not an object")
             continue
@@ -130,9 +146,13 @@ def check_report(report: Any, name: str = "report") -> None:
 
 
 def _json_type(value: Any) -> str:
-    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
-        type(value), "null" if value is None else type(value).__name__
-    )
+    return {
+        list: "a list",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+    }.get(type(value), "null" if value is None else type(value).__name__)
 
 
 # --------------------------------------------------------------------------
@@ -149,7 +169,14 @@ def _end_key(end: dict) -> tuple:
 def finding_key(f: dict) -> tuple:
     """(kind, rule, client, server, port, proto): the identity of a finding
     across reports."""
-    return (f.get("kind"), f.get("rule"), _end_key(f["client"]), _end_key(f["server"]), f.get("port"), f.get("proto"))
+    return (
+        f.get("kind"),
+        f.get("rule"),
+        _end_key(f["client"]),
+        _end_key(f["server"]),
+        f.get("port"),
+        f.get("proto"),
+    )
 
 
 def _rank(seq: tuple[str, ...], value: Any) -> int:
@@ -189,7 +216,9 @@ def _merge_duplicates(findings: list[dict]) -> dict[tuple, dict]:
 # The diff
 
 
-def diff_reports(before: dict, after: dict, *, before_name: str = "before", after_name: str = "after") -> dict:
+def diff_reports(
+    before: dict, after: dict, *, before_name: str = "before", after_name: str = "after"
+) -> dict:
     """Compare two schema-v1 reports (dicts as ``load_report`` returns them).
     Names label the sides in messages and in the rendered diff."""
     check_report(before, before_name)
@@ -198,12 +227,18 @@ def diff_reports(before: dict, after: dict, *, before_name: str = "before", afte
     b_findings = _merge_duplicates(before["findings"])
     a_findings = _merge_duplicates(after["findings"])
     new = sorted((a_findings[k] for k in a_findings.keys() - b_findings.keys()), key=_finding_sort)
-    resolved = sorted((b_findings[k] for k in b_findings.keys() - a_findings.keys()), key=_finding_sort)
+    resolved = sorted(
+        (b_findings[k] for k in b_findings.keys() - a_findings.keys()), key=_finding_sort
+    )
     still = []
-    for key in sorted(a_findings.keys() & b_findings.keys(), key=lambda k: _finding_sort(a_findings[k])):
+    for key in sorted(
+        a_findings.keys() & b_findings.keys(), key=lambda k: _finding_sort(a_findings[k])
+    ):
         b, a = b_findings[key], a_findings[key]
         changes = {
-            k: {"before": b.get(k), "after": a.get(k)} for k in CHANGE_FIELDS if b.get(k) != a.get(k)
+            k: {"before": b.get(k), "after": a.get(k)}
+            for k in CHANGE_FIELDS
+            if b.get(k) != a.get(k)
         }
         still.append({"before": b, "after": a, "changes": changes})
 
@@ -241,8 +276,14 @@ def diff_exit_code(diff: dict) -> int:
 
 
 def _side(report: dict, name: str) -> dict:
-    tool = report.get("tool") if isinstance(report.get("tool"), dict) else {}
-    return {"name": name, "generated_at": report.get("generated_at"), "tool_version": tool.get("version")}
+    tool = report.get("tool")
+    if not isinstance(tool, dict):
+        tool = {}
+    return {
+        "name": name,
+        "generated_at": report.get("generated_at"),
+        "tool_version": tool.get("version"),
+    }
 
 
 def _coverage_changes(before: list[dict], after: list[dict]) -> list[dict]:
@@ -259,7 +300,12 @@ def _coverage_changes(before: list[dict], after: list[dict]) -> list[dict]:
 
 
 def _delta(b: Any, a: Any) -> dict:
-    numbers = isinstance(b, int) and isinstance(a, int) and not isinstance(b, bool) and not isinstance(a, bool)
+    numbers = (
+        isinstance(b, int)
+        and isinstance(a, int)
+        and not isinstance(b, bool)
+        and not isinstance(a, bool)
+    )
     return {"before": b, "after": a, "delta": a - b if numbers else None}
 
 
@@ -275,9 +321,17 @@ def _summary(before: dict, after: dict) -> dict:
     out: dict[str, Any] = {}
     for key in ("flows", "out_of_scope"):
         out[key] = _delta(_get(before, "summary", key), _get(after, "summary", key))
-    out["verdicts"] = {v: _delta(_get(before, "summary", "verdicts", v), _get(after, "summary", "verdicts", v)) for v in VERDICTS}
-    out["findings"] = {k: _delta(_get(before, "summary", "findings", k), _get(after, "summary", "findings", k)) for k in KINDS}
-    out["packets"] = {k: _delta(_get(before, "packets", k), _get(after, "packets", k)) for k in BUCKETS}
+    out["verdicts"] = {
+        v: _delta(_get(before, "summary", "verdicts", v), _get(after, "summary", "verdicts", v))
+        for v in VERDICTS
+    }
+    out["findings"] = {
+        k: _delta(_get(before, "summary", "findings", k), _get(after, "summary", "findings", k))
+        for k in KINDS
+    }
+    out["packets"] = {
+        k: _delta(_get(before, "packets", k), _get(after, "packets", k)) for k in BUCKETS
+    }
     return out
 
 
@@ -289,14 +343,17 @@ def _inputs(before: dict, after: dict) -> tuple[dict, list[str]]:
     warnings: list[str] = []
 
     # Captures by content.
-    def caps(report: dict) -> dict[str, str]:
+    def caps(report: dict) -> dict[Any, Any]:
         items = _get(report, "inputs", "captures") or []
         return {c.get("sha256"): c.get("path") for c in items if isinstance(c, dict)}
 
     bc, ac = caps(before), caps(after)
     captures = {
         "same": bool(bc) and bc.keys() == ac.keys(),
-        "common": [{"sha256": s, "before_path": bc[s], "after_path": ac[s]} for s in sorted(bc.keys() & ac.keys())],
+        "common": [
+            {"sha256": s, "before_path": bc[s], "after_path": ac[s]}
+            for s in sorted(bc.keys() & ac.keys())
+        ],
         "only_before": [{"sha256": s, "path": bc[s]} for s in sorted(bc.keys() - ac.keys())],
         "only_after": [{"sha256": s, "path": ac[s]} for s in sorted(ac.keys() - bc.keys())],
     }
@@ -315,12 +372,12 @@ def _inputs(before: dict, after: dict) -> tuple[dict, list[str]]:
         )
 
     # Rule sets by id, version and content.
-    def rulesets(report: dict) -> dict[str, dict]:
+    def rulesets(report: dict) -> dict[Any, Any]:
         items = _get(report, "inputs", "rules") or []
         return {r.get("ruleset"): r for r in items if isinstance(r, dict)}
 
     br, ar = rulesets(before), rulesets(after)
-    rule_changes = []
+    rule_changes: list[dict[str, Any]] = []
     for rs in sorted(br.keys() | ar.keys(), key=str):
         b, a = br.get(rs), ar.get(rs)
         if b is None or a is None:
@@ -331,12 +388,26 @@ def _inputs(before: dict, after: dict) -> tuple[dict, list[str]]:
             change = "content"  # edited without a version bump
         else:
             continue
-        rule_changes.append({
-            "ruleset": rs,
-            "change": change,
-            "before": None if b is None else {"version": b.get("version"), "sha256": b.get("sha256"), "path": b.get("path")},
-            "after": None if a is None else {"version": a.get("version"), "sha256": a.get("sha256"), "path": a.get("path")},
-        })
+        rule_changes.append(
+            {
+                "ruleset": rs,
+                "change": change,
+                "before": None
+                if b is None
+                else {
+                    "version": b.get("version"),
+                    "sha256": b.get("sha256"),
+                    "path": b.get("path"),
+                },
+                "after": None
+                if a is None
+                else {
+                    "version": a.get("version"),
+                    "sha256": a.get("sha256"),
+                    "path": a.get("path"),
+                },
+            }
+        )
     if rule_changes:
         parts = []
         for c in rule_changes:
@@ -347,13 +418,17 @@ def _inputs(before: dict, after: dict) -> tuple[dict, list[str]]:
             elif c["change"] == "version":
                 parts.append(f"{c['ruleset']} v{c['before']['version']} → v{c['after']['version']}")
             else:
-                parts.append(f"{c['ruleset']} v{c['after']['version']} edited without a version bump")
+                parts.append(
+                    f"{c['ruleset']} v{c['after']['version']} edited without a version bump"
+                )
         warnings.append(f"rules changed ({'; '.join(parts)}): findings are not like for like")
 
     bt, at = _get(before, "tool", "version"), _get(after, "tool", "version")
     tool = {"same": bt == at, "before": bt, "after": at}
     if bt != at:
-        warnings.append(f"zvr-audit version changed ({bt} → {at}): verdicts may differ for the same traffic")
+        warnings.append(
+            f"zvr-audit version changed ({bt} → {at}): verdicts may differ for the same traffic"
+        )
 
     inputs = {
         "captures": captures,
@@ -425,8 +500,12 @@ def render_diff(diff: dict, file: IO[str], color: bool | None = None) -> None:
         console.print(Text.assemble(*parts))
 
     b, a = diff["before"], diff["after"]
-    line(("zvr-audit diff ", "bold"), (f"{b['name']} ({b.get('generated_at')})", ""), (" → ", ""),
-         (f"{a['name']} ({a.get('generated_at')})", ""))
+    line(
+        ("zvr-audit diff ", "bold"),
+        (f"{b['name']} ({b.get('generated_at')})", ""),
+        (" → ", ""),
+        (f"{a['name']} ({a.get('generated_at')})", ""),
+    )
     for w in diff["warnings"]:
         line(("warning: ", "bold yellow"), (w, "yellow"))
 
@@ -463,18 +542,24 @@ def render_diff(diff: dict, file: IO[str], color: bool | None = None) -> None:
         line((f"Coverage changes ({len(diff['coverage'])})", "bold"))
         for c in diff["coverage"]:
             good = c["after"] == "met" or c["before"] in ("missing", "blocked")
-            line(("  ", ""), (f"{c['rule']} {c['client']} / {c['server']}: ", ""),
-                 (f"{c['before'] or 'absent'} → {c['after'] or 'absent'}", "green" if good else "red"))
+            line(
+                ("  ", ""),
+                (f"{c['rule']} {c['client']} / {c['server']}: ", ""),
+                (
+                    f"{c['before'] or 'absent'} → {c['after'] or 'absent'}",
+                    "green" if good else "red",
+                ),
+            )
 
     s = diff["summary"]
     console.print()
     parts = [f"flows {_delta_text(s['flows'])}"]
-    parts += [f"{k} {_delta_text(v)}" for k, v in s["findings"].items() if v["before"] != v["after"]]
+    parts += [
+        f"{k} {_delta_text(v)}" for k, v in s["findings"].items() if v["before"] != v["after"]
+    ]
     line(("summary: ", "bold"), ("; ".join(parts), ""))
     counts = diff["counts"]
-    result = (
-        f"{counts['new']} new, {counts['resolved']} resolved, {counts['still_present']} still present"
-    )
+    result = f"{counts['new']} new, {counts['resolved']} resolved, {counts['still_present']} still present"
     line(("result: ", "bold"), (result, "bold red" if counts["new"] else "bold green"))
 
 
@@ -482,4 +567,6 @@ def _delta_text(d: dict) -> str:
     if d["delta"] is None:
         return f"{d['before']} → {d['after']}"
     sign = "+" if d["delta"] > 0 else ""
-    return f"{d['before']} → {d['after']} ({sign}{d['delta']})" if d["delta"] else f"{d['after']} (=)"
+    return (
+        f"{d['before']} → {d['after']} ({sign}{d['delta']})" if d["delta"] else f"{d['after']} (=)"
+    )

@@ -88,8 +88,9 @@ import ipaddress
 import os
 import textwrap
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterable
+from typing import IO, Any
 
 import pandas as pd
 import yaml
@@ -238,7 +239,11 @@ class _Support:
 
     @property
     def key(self) -> tuple[int, int, int]:
-        return (len(self.explained), self.declared, -ROLE_PRIOR.index(self.role) if self.role in ROLE_PRIOR else -99)
+        return (
+            len(self.explained),
+            self.declared,
+            -ROLE_PRIOR.index(self.role) if self.role in ROLE_PRIOR else -99,
+        )
 
 
 def _concrete(side: str) -> bool:
@@ -268,7 +273,9 @@ def _support(
         rule_ids: list[str] = []
         is_declared = False
         for rule in rules_by_port.get((obs.port, obs.proto), ()):
-            mine, other = (rule.client, rule.server) if obs.side == "client" else (rule.server, rule.client)
+            mine, other = (
+                (rule.client, rule.server) if obs.side == "client" else (rule.server, rule.client)
+            )
             options = [(mine, other, True)]
             if rule.bidirectional:
                 options.append((other, mine, False))
@@ -299,7 +306,9 @@ def _support(
 
 
 def _assign_roles(
-    observations: dict[str, list[_Obs]], rules_by_port: dict[tuple[int, str], list[Rule]], candidate_roles: list[str]
+    observations: dict[str, list[_Obs]],
+    rules_by_port: dict[tuple[int, str], list[Rule]],
+    candidate_roles: list[str],
 ) -> tuple[dict[str, str], dict[str, list[_Support]]]:
     roles: dict[str, str] = {}
     ranked: dict[str, list[_Support]] = {}
@@ -308,7 +317,9 @@ def _assign_roles(
         ranked = {}
         for addr, obs in observations.items():
             supports = [_support(r, obs, rules_by_port, roles) for r in candidate_roles]
-            supports = sorted((s for s in supports if s.explained), key=lambda s: s.key, reverse=True)
+            supports = sorted(
+                (s for s in supports if s.explained), key=lambda s: s.key, reverse=True
+            )
             ranked[addr] = supports
             if supports:
                 new_roles[addr] = supports[0].role
@@ -386,7 +397,9 @@ def flows_to_inventory(
     df: pd.DataFrame = getattr(flow_table, "flows", flow_table)
     rule_list = _flatten_rules(rules)
     if profile is None:
-        profile = next((r.ruleset for r in rule_list if r.ruleset != "infrastructure"), "zvr-legacy")
+        profile = next(
+            (r.ruleset for r in rule_list if r.ruleset != "infrastructure"), "zvr-legacy"
+        )
 
     rules_by_port: dict[tuple[int, str], list[Rule]] = defaultdict(list)
     for rule in rule_list:
@@ -412,7 +425,8 @@ def flows_to_inventory(
             obs.peers[peer] = obs.peers.get(peer, 0) + e.flows
 
     candidate_roles = sorted(
-        {r.client for r in role_rules if _concrete(r.client)} | {r.server for r in role_rules if _concrete(r.server)},
+        {r.client for r in role_rules if _concrete(r.client)}
+        | {r.server for r in role_rules if _concrete(r.server)},
         key=lambda r: ROLE_PRIOR.index(r) if r in ROLE_PRIOR else len(ROLE_PRIOR),
     )
     roles, ranked = _assign_roles(dict(observations), rules_by_port, candidate_roles)
@@ -432,12 +446,15 @@ def flows_to_inventory(
         if cr is None or sr is None:
             continue
         for rule in rules_by_port.get((e.port, e.proto), ()):
-            if not (_concrete(rule.client) and _concrete(rule.server)) or not _rule_fits_roles(rule, cr, sr):
+            if not (_concrete(rule.client) and _concrete(rule.server)) or not _rule_fits_roles(
+                rule, cr, sr
+            ):
                 continue
             scope = getattr(rule.scope, "value", rule.scope)
             if scope == "same-site":
                 uf.union(e.client, e.server)
-                same_site_evidence[tuple(sorted((e.client, e.server), key=_addr_key))].add(rule.id)  # type: ignore[arg-type]
+                lo, hi = sorted((e.client, e.server), key=_addr_key)
+                same_site_evidence[(lo, hi)].add(rule.id)
             elif scope == "peer-site":
                 peer_edges.append((e.client, e.server, rule.id))
             else:
@@ -483,13 +500,17 @@ def flows_to_inventory(
         if len(candidates) == 1:
             target = candidates.pop()
             components[target].append(addr)
-            site_notes[addr].append(("no same-site flow seen; placed at the only site paired with its peers' site", ""))
+            site_notes[addr].append(
+                ("no same-site flow seen; placed at the only site paired with its peers' site", "")
+            )
         else:
             orphan_groups[peer_sites].append(addr)
     for members in orphan_groups.values():
         components[members[0]] = list(members)
         for m in members:
-            site_notes[m].append(("no same-site flow seen; grouped with the hosts that have the same peers", ""))
+            site_notes[m].append(
+                ("no same-site flow seen; grouped with the hosts that have the same peers", "")
+            )
     comp_of = {m: root for root, ms in components.items() for m in ms}
 
     # Hosts of any-scope rules only (clients, ZCM, ZSSP): the busiest peer's site.
@@ -503,7 +524,9 @@ def flows_to_inventory(
         if peers:
             comp_of[addr] = comp_of[peers[0][1]]
             components[comp_of[addr]].append(addr)
-            site_notes[addr].append(("site of {peer}, the peer it exchanged the most flows with", peers[0][1]))
+            site_notes[addr].append(
+                ("site of {peer}, the peer it exchanged the most flows with", peers[0][1])
+            )
         else:
             components[addr] = [addr]
             comp_of[addr] = addr
@@ -530,14 +553,18 @@ def flows_to_inventory(
             members.sort(key=_addr_key)
             for i, m in enumerate(members, 1):
                 base = f"{NAME_PREFIX.get(role, role)}-{site_letter[root]}"
-                host_name[m] = f"{base}-{i}" if (role in ALWAYS_NUMBERED or len(members) > 1) else base
+                host_name[m] = (
+                    f"{base}-{i}" if (role in ALWAYS_NUMBERED or len(members) > 1) else base
+                )
                 host_site[m] = site_name[root]
 
     def label(addr: str) -> str:
         return host_name.get(addr, addr)
 
     # ---- pairing
-    pair_evidence: dict[tuple[str, str], dict[str, set[tuple[str, str]]]] = defaultdict(lambda: defaultdict(set))
+    pair_evidence: dict[tuple[str, str], dict[str, set[tuple[str, str]]]] = defaultdict(
+        lambda: defaultdict(set)
+    )
     inner_peer: dict[str, set[str]] = defaultdict(set)
     for a, b, rid in peer_edges:
         sa, sb = host_site.get(a), host_site.get(b)
@@ -546,26 +573,46 @@ def flows_to_inventory(
         if sa == sb:
             inner_peer[sa].add(rid)
             continue
-        key = tuple(sorted((sa, sb)))
-        pair_evidence[key][rid].add(tuple(sorted((label(a), label(b)))))  # type: ignore[index,arg-type]
+        s1, s2 = sorted((sa, sb))
+        n1, n2 = sorted((label(a), label(b)))
+        pair_evidence[(s1, s2)][rid].add((n1, n2))
 
     site_order_names = [site_name[r] for r in roots]
     sites: dict[str, dict] = {s: {} for s in site_order_names}
-    for sa, sb in sorted(pair_evidence, key=lambda k: (site_order_names.index(k[0]), site_order_names.index(k[1]))):
+    for sa, sb in sorted(
+        pair_evidence, key=lambda k: (site_order_names.index(k[0]), site_order_names.index(k[1]))
+    ):
         sites[sa].setdefault("peers", []).append(sb)
 
     # ---- hosts and evidence
-    role_order = {r: i for i, r in enumerate(("zvm", "vcenter", "esxi", "vra", "vba", "vcd", "zcm", "zssp", "client"))}
+    role_order = {
+        r: i
+        for i, r in enumerate(
+            ("zvm", "vcenter", "esxi", "vra", "vba", "vcd", "zcm", "zssp", "client")
+        )
+    }
     hosts_sorted = sorted(
-        roles, key=lambda a: (site_order_names.index(host_site[a]), role_order.get(roles[a], 99), _addr_key(a))
+        roles,
+        key=lambda a: (
+            site_order_names.index(host_site[a]),
+            role_order.get(roles[a], 99),
+            _addr_key(a),
+        ),
     )
-    hosts = [{"name": host_name[a], "role": roles[a], "site": host_site[a], "ip": a} for a in hosts_sorted]
+    hosts = [
+        {"name": host_name[a], "role": roles[a], "site": host_site[a], "ip": a}
+        for a in hosts_sorted
+    ]
 
     host_evidence: dict[str, dict] = {}
     for a in hosts_sorted:
         supports = ranked.get(a, [])
         best = next(s for s in supports if s.role == roles[a])
-        also = [s.role for s in supports if s.role != best.role and len(s.explained) == len(best.explained)]
+        also = [
+            s.role
+            for s in supports
+            if s.role != best.role and len(s.explained) == len(best.explained)
+        ]
         host_evidence[host_name[a]] = {
             "ip": a,
             "role": roles[a],
@@ -580,7 +627,7 @@ def flows_to_inventory(
         s = site_name[root]
         notes = []
         members = components[root]
-        zvms = sorted((host_name[m] for m in members if roles[m] == "zvm"))
+        zvms = sorted(host_name[m] for m in members if roles[m] == "zvm")
         ss_rules = sorted(
             {rid for pair, rids in same_site_evidence.items() if pair[0] in members for rid in rids}
         )
@@ -589,16 +636,18 @@ def flows_to_inventory(
             f"{lead}{len(members) - len(zvms)} host(s)"
             + (f" joined by same-site flows ({', '.join(ss_rules)})" if ss_rules else "")
         )
-        for key, by_rule in sorted(pair_evidence.items()):
-            if s != key[0] or key[1] not in sites[s].get("peers", ()):
+        for pair, by_rule in sorted(pair_evidence.items()):
+            if s != pair[0] or pair[1] not in sites[s].get("peers", ()):
                 continue  # the evidence goes where the pairing is written
-            other = key[1]
+            other = pair[1]
             parts = []
             for rid, pairs in sorted(by_rule.items()):
                 shown = sorted(pairs)[:2]
                 more = len(pairs) - len(shown)
                 parts.append(
-                    f"{rid} " + ", ".join(f"{x}↔{y}" for x, y in shown) + (f" and {more} more" if more else "")
+                    f"{rid} "
+                    + ", ".join(f"{x}↔{y}" for x, y in shown)
+                    + (f" and {more} more" if more else "")
                 )
             notes.append(f"paired with {other}: " + "; ".join(parts))
         if inner_peer.get(s):
@@ -613,14 +662,16 @@ def flows_to_inventory(
     listed = set(roles) | {x["ip"] for x in left_out} | {x["ip"] for x in infrastructure}
     all_addresses = set()
     if not df.empty:
-        all_addresses = set(pd.unique(df["client_ip"].astype(str))) | set(pd.unique(df["server_ip"].astype(str)))
+        all_addresses = set(pd.unique(df["client_ip"].astype(str))) | set(
+            pd.unique(df["server_ip"].astype(str))
+        )
     return {
         "name": name,
         "profile": profile,
         "sites": sites,
         "hosts": hosts,
         "discovery": {
-            "flows": int(len(df)),
+            "flows": len(df),
             "rules": len(rule_list),
             "hosts": host_evidence,
             "sites": site_evidence,
@@ -646,7 +697,9 @@ def _one_vcenter_per_zvm(roles: dict[str, str], answered: list[_Edge]) -> dict[s
         kept.add(vcs[0][0])
         for vc, _n in vcs[1:]:
             if vc not in kept:
-                demoted[vc] = f"receives 443 from {zvm} like its vCenter {vcs[0][0]}; a ZVM uses one vCenter"
+                demoted[vc] = (
+                    f"receives 443 from {zvm} like its vCenter {vcs[0][0]}; a ZVM uses one vCenter"
+                )
     demoted = {vc: why for vc, why in demoted.items() if vc not in kept}
     for vc in demoted:
         roles.pop(vc, None)
@@ -658,7 +711,7 @@ def _peers_text(peers: list[str], label, roles: dict[str, str]) -> str:
     if len(names) <= 3:
         return ", ".join(names)
     kinds = {roles.get(p) for p in peers}
-    noun = ROLE_PLURAL.get(kinds.pop(), "hosts") if len(kinds) == 1 else "hosts"
+    noun = ROLE_PLURAL.get(kinds.pop() or "", "hosts") if len(kinds) == 1 else "hosts"
     return f"{len(names)} {noun} ({', '.join(names[:2])}, …)"
 
 
@@ -668,23 +721,30 @@ def _describe_support(support: _Support, label, roles: dict[str, str]) -> str:
     by_peers: dict[tuple[str, tuple[str, ...]], list[int]] = defaultdict(list)
     both: dict[tuple[int, tuple[str, ...]], int] = {}
     sides: dict[tuple[int, str], tuple[str, ...]] = {}
-    for obs, peers, _rids in support.explained:
-        sides[(obs.port, obs.side)] = tuple(peers)
-    for (port, side), peers in sides.items():
+    for obs, fitting, _rids in support.explained:
+        sides[(obs.port, obs.side)] = tuple(fitting)
+    for (port, side), group in sides.items():
         other = "server" if side == "client" else "client"
-        if sides.get((port, other)) == peers:
-            both[(port, peers)] = 1
+        if sides.get((port, other)) == group:
+            both[(port, group)] = 1
             continue
-        by_peers[(side, peers)].append(port)
-    for port, peers in both:
-        by_peers[("both", peers)].append(port)
+        by_peers[(side, group)].append(port)
+    for port, group in both:
+        by_peers[("both", group)].append(port)
     clauses = []
-    verb = {"client": "opens {ports} to {peers}", "server": "receives {ports} from {peers}",
-            "both": "{ports} both ways with {peers}"}
+    verb = {
+        "client": "opens {ports} to {peers}",
+        "server": "receives {ports} from {peers}",
+        "both": "{ports} both ways with {peers}",
+    }
     order = {"client": 0, "server": 1, "both": 2}
-    for (side, peers), ports in sorted(by_peers.items(), key=lambda kv: (order[kv[0][0]], min(kv[1]))):
+    for (side, peers), ports in sorted(
+        by_peers.items(), key=lambda kv: (order[kv[0][0]], min(kv[1]))
+    ):
         ports_text = "/".join(str(p) for p in sorted(set(ports)))
-        clauses.append(verb[side].format(ports=ports_text, peers=_peers_text(list(peers), label, roles)))
+        clauses.append(
+            verb[side].format(ports=ports_text, peers=_peers_text(list(peers), label, roles))
+        )
     return "; ".join(clauses) + f" → {support.role}"
 
 
@@ -725,8 +785,17 @@ def _infrastructure(edges, roles, label, service_rules) -> list[dict]:
     for addr in sorted(served, key=_addr_key):
         services = served[addr]
         clients = sorted({c for cs in services.values() for c in cs})
-        shown = ", ".join(clients[:4]) + (f" and {len(clients) - 4} more" if len(clients) > 4 else "")
-        out.append({"ip": addr, "services": sorted(services), "clients": clients, "evidence": f"{', '.join(sorted(services))} for {shown}"})
+        shown = ", ".join(clients[:4]) + (
+            f" and {len(clients) - 4} more" if len(clients) > 4 else ""
+        )
+        out.append(
+            {
+                "ip": addr,
+                "services": sorted(services),
+                "clients": clients,
+                "evidence": f"{', '.join(sorted(services))} for {shown}",
+            }
+        )
     return out
 
 
@@ -803,7 +872,7 @@ def write_inventory(inv: dict, file: IO[str] | str | os.PathLike) -> None:
             out.append(f"  - {_flow_map(host)}")
     else:
         out.append("hosts: []")
-    if "ports" in inv and inv["ports"]:
+    if inv.get("ports"):
         out.append("ports:")
         for rid, port in inv["ports"].items():
             out.append(f"  {_scalar(rid)}: {_scalar(port)}")
@@ -827,7 +896,9 @@ def write_inventory(inv: dict, file: IO[str] | str | os.PathLike) -> None:
             out += _comment(f"… and {len(infra) - MAX_LISTED} more", lead="- ")
     if disc.get("unlisted_addresses"):
         out.append("")
-        out += _comment(f"{disc['unlisted_addresses']} further address(es) had no flow on a rule port (not listed).")
+        out += _comment(
+            f"{disc['unlisted_addresses']} further address(es) had no flow on a rule port (not listed)."
+        )
     file.write("\n".join(out) + "\n")
 
 
@@ -836,12 +907,13 @@ def inventory_data(inv: dict) -> dict:
     return {k: v for k, v in inv.items() if k != "discovery"}
 
 
-def captures_to_inventory(paths: list[str], rules: Iterable[Rule | RuleSet] | None = None, **kwargs: Any) -> dict:
+def captures_to_inventory(
+    paths: list[str], rules: Iterable[Rule | RuleSet] | None = None, **kwargs: Any
+) -> dict:
     """The whole ``discover`` command short of writing: captures → packets →
     flows → inventory, using the capture and flow stages."""
     from auditor.capture import capture_to_packets  # type: ignore[attr-defined]
     from auditor.flows import packets_to_flows  # type: ignore[attr-defined]
-
     from auditor.ruleset import rule_ports
 
     rule_list = _flatten_rules(rules)

@@ -103,7 +103,9 @@ def test_written_yaml_is_the_spec_part_and_comments_stay_comments(spec_rules):
     assert "discovery" not in loaded
     assert loaded["name"] == "acme: dr\n# not a comment"
     for line in text.splitlines():
-        assert not line or line.startswith(("#", " ", "name:", "profile:", "sites:", "hosts:")), line
+        assert not line or line.startswith(("#", " ", "name:", "profile:", "sites:", "hosts:")), (
+            line
+        )
 
 
 def test_write_inventory_to_path(tmp_path, spec_rules):
@@ -115,7 +117,10 @@ def test_write_inventory_to_path(tmp_path, spec_rules):
 
 def test_accepts_the_flow_table_object(spec_rules):
     table = SimpleNamespace(flows=flow_frame(TWO_SITES), addresses=set())
-    assert flows_to_inventory(table, spec_rules)["hosts"] == flows_to_inventory(flow_frame(TWO_SITES), spec_rules)["hosts"]
+    assert (
+        flows_to_inventory(table, spec_rules)["hosts"]
+        == flows_to_inventory(flow_frame(TWO_SITES), spec_rules)["hosts"]
+    )
 
 
 def test_web_clients_of_the_vcenter_are_not_zvms(spec_rules):
@@ -135,13 +140,21 @@ def test_web_clients_of_the_vcenter_are_not_zvms(spec_rules):
 
 
 def test_unanswered_attempts_prove_no_role(spec_rules):
-    flows = TWO_SITES + ["10.10.2.12 > 10.20.2.99:4008 tcp S0 x3", "10.10.2.12 > 10.20.2.98:4008 tcp REJ"]
+    flows = TWO_SITES + [
+        "10.10.2.12 > 10.20.2.99:4008 tcp S0 x3",
+        "10.10.2.12 > 10.20.2.98:4008 tcp REJ",
+    ]
     inv = flows_to_inventory(flow_frame(flows), spec_rules)
     assert "10.20.2.99" not in roles(inv) and "10.20.2.98" not in roles(inv)
     left = {x["ip"]: x["evidence"] for x in inv["discovery"]["left_out"]}
-    assert left["10.20.2.99"] == "receives 4008/tcp from vra-a-2 (3 unanswered or refused attempt(s))"
+    assert (
+        left["10.20.2.99"] == "receives 4008/tcp from vra-a-2 (3 unanswered or refused attempt(s))"
+    )
     text = unwrapped(written(inv))
-    assert "# - 10.20.2.99: receives 4008/tcp from vra-a-2 (3 unanswered or refused attempt(s))" in text
+    assert (
+        "# - 10.20.2.99: receives 4008/tcp from vra-a-2 (3 unanswered or refused attempt(s))"
+        in text
+    )
 
 
 def test_icmp_unreachable_flow_is_not_evidence(spec_rules):
@@ -153,7 +166,9 @@ def test_icmp_unreachable_flow_is_not_evidence(spec_rules):
 
 def test_midstream_flows_are_evidence(spec_rules):
     inv = flows_to_inventory(
-        flow_frame(["10.10.2.11:52000 > 10.20.2.11:4008 tcp OTH", "10.20.2.11 > 10.10.2.11:4007 tcp OTH"]),
+        flow_frame(
+            ["10.10.2.11:52000 > 10.20.2.11:4008 tcp OTH", "10.20.2.11 > 10.10.2.11:4007 tcp OTH"]
+        ),
         spec_rules,
     )
     assert roles(inv) == {"10.10.2.11": "vra", "10.20.2.11": "vra"}
@@ -180,14 +195,22 @@ def test_vba_from_its_own_port(spec_rules):
         "10.10.3.3 > 10.10.0.10:9180 tcp SF",
     ]
     r = roles(flows_to_inventory(flow_frame(flows), spec_rules))
-    assert r == {"10.10.0.10": "zvm", "10.10.0.5": "vcenter", "10.10.2.11": "vra", "10.10.3.3": "vba"}
+    assert r == {
+        "10.10.0.10": "zvm",
+        "10.10.0.5": "vcenter",
+        "10.10.2.11": "vra",
+        "10.10.3.3": "vba",
+    }
 
 
 def test_vra_with_only_zvm_control_flows_is_a_vra(spec_rules):
     # No 4007/4008 yet (nothing protected): 4006/4009 from the ZVM decide it,
     # by the rules' declared direction.
     flows = ["10.10.0.10 > 10.10.2.11:4006 tcp SF", "10.10.0.10 > 10.10.2.11:4009 tcp SF"]
-    assert roles(flows_to_inventory(flow_frame(flows), spec_rules)) == {"10.10.0.10": "zvm", "10.10.2.11": "vra"}
+    assert roles(flows_to_inventory(flow_frame(flows), spec_rules)) == {
+        "10.10.0.10": "zvm",
+        "10.10.2.11": "vra",
+    }
 
 
 def test_capture_at_one_site_groups_the_remote_hosts(spec_rules):
@@ -203,7 +226,11 @@ def test_capture_at_one_site_groups_the_remote_hosts(spec_rules):
     inv = flows_to_inventory(flow_frame(flows), spec_rules)
     h = by_ip(inv)
     assert {h[ip]["site"] for ip in ("10.20.0.10", "10.20.2.11", "10.20.2.12")} == {"site-b"}
-    assert [h[ip]["name"] for ip in ("10.20.0.10", "10.20.2.11", "10.20.2.12")] == ["zvm-b", "vra-b-1", "vra-b-2"]
+    assert [h[ip]["name"] for ip in ("10.20.0.10", "10.20.2.11", "10.20.2.12")] == [
+        "zvm-b",
+        "vra-b-1",
+        "vra-b-2",
+    ]
     assert inv["sites"] == {"site-a": {"peers": ["site-b"]}, "site-b": {}}
     assert "grouped with the hosts that have the same peers" in unwrapped(written(inv))
 
@@ -239,7 +266,10 @@ def test_port_overrides_come_from_the_rules(spec_rules):
     assert flows_to_inventory(flow_frame(flows), spec_rules)["hosts"] == []
     inv = flows_to_inventory(flow_frame(flows), moved)
     assert roles(inv) == {
-        "10.10.0.10": "zvm", "10.10.0.5": "vcenter", "10.20.0.10": "zvm", "10.20.0.5": "vcenter",
+        "10.10.0.10": "zvm",
+        "10.10.0.5": "vcenter",
+        "10.20.0.10": "zvm",
+        "10.20.0.5": "vcenter",
     }
     assert inv["sites"] == {"site-a": {"peers": ["site-b"]}, "site-b": {}}
 
@@ -251,14 +281,24 @@ def test_ipv6_hosts(spec_rules):
         "fd00:10::2:11 > fd00:20::2:11:4008 tcp SF",
     ]
     inv = flows_to_inventory(flow_frame(flows), spec_rules)
-    assert roles(inv) == {"fd00:10::10": "zvm", "fd00:10::5": "vcenter", "fd00:10::2:11": "vra", "fd00:20::2:11": "vra"}
+    assert roles(inv) == {
+        "fd00:10::10": "zvm",
+        "fd00:10::5": "vcenter",
+        "fd00:10::2:11": "vra",
+        "fd00:20::2:11": "vra",
+    }
     assert yaml.safe_load(written(inv)) == inventory_data(inv)
 
 
 def test_empty_flow_table(spec_rules):
     inv = flows_to_inventory(flow_frame([]), spec_rules)
     assert inv["hosts"] == [] and inv["sites"] == {}
-    assert yaml.safe_load(written(inv)) == {"name": "discovered", "profile": "zvr-legacy", "sites": {}, "hosts": []}
+    assert yaml.safe_load(written(inv)) == {
+        "name": "discovered",
+        "profile": "zvr-legacy",
+        "sites": {},
+        "hosts": [],
+    }
 
 
 def test_site_and_host_names_beyond_z(spec_rules):
@@ -274,10 +314,13 @@ def test_site_and_host_names_beyond_z(spec_rules):
 def test_roles_from_a_loaded_ruleset_object(spec_rules):
     from auditor.model import RuleSet
 
-    rs = RuleSet(ruleset="zvr-legacy", version=1, path="x", sha256="0" * 64, rules=tuple(spec_rules))
-    assert flows_to_inventory(flow_frame(TWO_SITES), [rs])["hosts"] == flows_to_inventory(
-        flow_frame(TWO_SITES), spec_rules
-    )["hosts"]
+    rs = RuleSet(
+        ruleset="zvr-legacy", version=1, path="x", sha256="0" * 64, rules=tuple(spec_rules)
+    )
+    assert (
+        flows_to_inventory(flow_frame(TWO_SITES), [rs])["hosts"]
+        == flows_to_inventory(flow_frame(TWO_SITES), spec_rules)["hosts"]
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -336,7 +379,9 @@ def test_generated_deployments_round_trip(deployment):
 
 
 def test_round_trip_through_the_inventory_loader(tmp_path, spec_rules):
-    inventory = pytest.importorskip("auditor.inventory", reason="auditor.inventory has not landed yet")
+    inventory = pytest.importorskip(
+        "auditor.inventory", reason="auditor.inventory has not landed yet"
+    )
     inv = flows_to_inventory(flow_frame(TWO_SITES), spec_rules)
     path = tmp_path / "discovered.yaml"
     write_inventory(inv, path)
