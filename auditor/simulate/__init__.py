@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
 
 from auditor.errors import UsageError
 
@@ -33,7 +33,10 @@ class Scenario:
     plan: Plan
 
 
-def _s(name: str, description: str, plan: Plan = Plan(), deployment: Callable[[], Deployment] = two_site) -> tuple[str, Scenario]:
+HEALTHY = Plan()
+
+
+def _s(name: str, description: str, plan: Plan = HEALTHY, deployment: Callable[[], Deployment] = two_site) -> tuple[str, Scenario]:
     return name, Scenario(name, description, deployment, plan)
 
 
@@ -49,7 +52,7 @@ SCENARIOS: dict[str, Scenario] = dict(
         _s("vcenter-reversed", "The protected vCenter opens 443 to its ZVM (besides the ZVM's own 443 to it).", Plan(vcenter_reversed=True)),
         _s("rdp-unknown", "RDP (3389) to the protected ZVM from a workstation outside the inventory.", Plan(rdp_unknown=True)),
         _s("vba-missing", "The recovery ZVM never talks to its VBA on 4006.", Plan(vba_silent_site="dr")),
-        _s("single-vcenter", "One vCenter, ZVR installed once, VRAs at a main and a branch location: no findings.", Plan(), single_vcenter),
+        _s("single-vcenter", "One vCenter, ZVR installed once, VRAs at a main and a branch location: no findings.", HEALTHY, single_vcenter),
         _s("one-site-capture", "Healthy deployment captured at prod only: prod's flows plus the cross-site ones.", Plan(capture_site="prod")),
         _s(
             "demo",
@@ -89,7 +92,7 @@ def simulate(scenario: str, out: Path, inventory_out: Path | None = None, *, see
                 ng.write_header(None)
                 for f in frames:
                     # Decimal seconds: exact microseconds (a float would round)
-                    ng.write_packet(f.pkt, sec=Decimal(f.ts_ns) / Decimal(1_000_000_000))  # type: ignore[arg-type]
+                    ng.write_packet(f.data, sec=Decimal(f.ts_ns) / Decimal(1_000_000_000))  # type: ignore[arg-type]
             finally:
                 ng.close()
         else:
@@ -98,7 +101,7 @@ def simulate(scenario: str, out: Path, inventory_out: Path | None = None, *, see
                 w.write_header(None)
                 for f in frames:
                     sec, ns = divmod(f.ts_ns, 1_000_000_000)
-                    w.write_packet(f.pkt, sec=sec, usec=ns // 1000)
+                    w.write_packet(f.data, sec=sec, usec=ns // 1000)
             finally:
                 w.close()
         if inventory_out is not None:
@@ -107,4 +110,4 @@ def simulate(scenario: str, out: Path, inventory_out: Path | None = None, *, see
         raise UsageError(f"{e.filename or out}: cannot write: {e.strerror}") from None
 
 
-__all__ = ["SCENARIOS", "Scenario", "simulate", "scenario_frames", "START_NS"]
+__all__ = ["SCENARIOS", "START_NS", "Scenario", "scenario_frames", "simulate"]

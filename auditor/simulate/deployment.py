@@ -41,6 +41,13 @@ class Deployment:
         found = self.of(role, site)
         return found[0] if found else None
 
+    def the(self, role: str, site: str) -> SimHost:
+        """The site's only host of a role, which the scenario requires."""
+        found = self.one(role, site)
+        if found is None:
+            raise ValueError(f"deployment {self.name}: no {role} at {site}")
+        return found
+
     def host(self, name: str) -> SimHost:
         return next(h for h in self.hosts if h.name == name)
 

@@ -129,9 +129,9 @@ class Traffic:
                 self.zvm_peer(a, b)
         if plan.vcenter_reversed:
             site = dep.sites[0]
-            self.vcenter_reversed(dep.one("vcenter", site), dep.one("zvm", site))
+            self.vcenter_reversed(dep.the("vcenter", site), dep.the("zvm", site))
         if plan.rdp_unknown:
-            self.rdp(UNKNOWN_RDP_IP, dep.one("zvm", dep.sites[0]))
+            self.rdp(UNKNOWN_RDP_IP, dep.the("zvm", dep.sites[0]))
         if plan.capture_site is not None:
             prefix = dep.prefix[plan.capture_site]
             self.wire.frames = [f for f in self.wire.frames if f.src.startswith(prefix) or f.dst.startswith(prefix)]
@@ -169,7 +169,7 @@ class Traffic:
             w.arp(self.t0 + self.jitter(20 * SEC), h.addr, dep.gateway(h.site))
         admins = dep.one("client")
         if admins is not None:
-            w.dns_lookup(self.t0 + self.jitter(5 * SEC), admins.addr, dep.dns_server(admins.site), f"zvm-{admins.site}.{dep.domain}", dep.one("zvm", admins.site).addr)
+            w.dns_lookup(self.t0 + self.jitter(5 * SEC), admins.addr, dep.dns_server(admins.site), f"zvm-{admins.site}.{dep.domain}", dep.the("zvm", admins.site).addr)
 
     def peers_of(self, h: SimHost) -> list[SimHost]:
         same = [x for x in self.dep.hosts if x.site == h.site and x is not h and x.role in ("zvm", "vcenter", "vra", "vba")]
@@ -253,9 +253,9 @@ class Traffic:
                     c.open_prohibited(t, FIREWALL_IP)
             return
         c = self.conn(protected, recovery, 4008)
-        t = c.open(self.t0 + SEC + self.jitter(SEC))
-        t = c.request(t, 96, 96)  # session hello
-        for t in self.every(10, offset_ns=t - self.t0 + SEC):
+        opened = c.open(self.t0 + SEC + self.jitter(SEC))
+        hello_done = c.request(opened, 96, 96)  # session hello
+        for t in self.every(10, offset_ns=hello_done - self.t0 + SEC):
             c.send(t, True, plan.bulk_segments * 1448 + self.rng.randrange(0, 1448))
 
     def vra_data_unanswered(self, protected: SimHost, server_ip: str) -> None:

@@ -30,7 +30,7 @@ US = 1_000
 def mac_of(ip: str) -> str:
     """VMware-style MAC derived from the address (stable across runs)."""
     b = ipaddress.ip_address(ip).packed[-3:]
-    return "00:50:56:%02x:%02x:%02x" % (b[0] & 0x3F, b[1], b[2])
+    return f"00:50:56:{b[0] & 0x3F:02x}:{b[1]:02x}:{b[2]:02x}"
 
 
 @dataclass(order=True)
@@ -39,7 +39,14 @@ class Frame:
     order: int  # creation order: ties keep the order they were made in
     src: str = field(compare=False)
     dst: str = field(compare=False)
-    pkt: Packet = field(compare=False)
+    data: bytes = field(compare=False)  # the Ethernet frame, built once
+
+
+def stack(*layers: Packet) -> Packet:
+    """Ether()/IP()/TCP() without the copies `/` makes (3x faster to build)."""
+    for upper, lower in zip(layers[1:], layers):
+        lower.add_payload(upper)
+    return layers[0]
 
 
 class Wire:
@@ -80,8 +87,8 @@ class Wire:
             ttl -= 1  # routed once before the capture point
         return IP(src=src, dst=dst, id=self._ip_id[src], ttl=ttl, **kw)
 
-    def add(self, ts_ns: int, src: str, dst: str, pkt: Packet) -> None:
-        self.frames.append(Frame(int(ts_ns), len(self.frames), src, dst, pkt))
+    def add(self, ts_ns: int, src: str, dst: str, *layers: Packet) -> None:
+        self.frames.append(Frame(int(ts_ns), len(self.frames), src, dst, bytes(stack(*layers))))
 
     def sorted_frames(self) -> list[Frame]:
         return sorted(self.frames)
@@ -93,12 +100,12 @@ class Wire:
         qid = self.rng.randrange(0, 0x10000)
         sport = self.rng.randrange(32768, 61000)
         q = DNS(id=qid, rd=1, qd=DNSQR(qname=name))
-        self.add(t, client, server, self.ether(client, server) / self.ip(client, server) / UDP(sport=sport, dport=53) / q)
+        self.add(t, client, server, self.ether(client, server), self.ip(client, server), UDP(sport=sport, dport=53), q)
         if answer is None:
             r = DNS(id=qid, qr=1, rd=1, ra=1, rcode=3, qd=DNSQR(qname=name))
         else:
             r = DNS(id=qid, qr=1, rd=1, ra=1, qd=DNSQR(qname=name), an=DNSRR(rrname=name, ttl=300, rdata=answer))
-        self.add(t + rtt_ns, server, client, self.ether(server, client) / self.ip(server, client) / UDP(sport=53, dport=sport) / r)
+        self.add(t + rtt_ns, server, client, self.ether(server, client), self.ip(server, client), UDP(sport=53, dport=sport), r)
 
     def ntp_poll(self, t: int, client: str, server: str, sport: int | None = None, rtt_ns: int = 300 * US) -> None:
         """One NTPv4 client/server exchange (RFC 5905); `sport` 123 as ntpd
@@ -121,13 +128,13 @@ class Wire:
             + stamp(answer_t)
             + stamp(answer_t + 0.00002)
         )
-        self.add(t, client, server, self.ether(client, server) / self.ip(client, server) / UDP(sport=sport, dport=123) / Raw(req))
-        self.add(t + rtt_ns, server, client, self.ether(server, client) / self.ip(server, client) / UDP(sport=123, dport=sport) / Raw(resp))
+        self.add(t, client, server, self.ether(client, server), self.ip(client, server), UDP(sport=sport, dport=123), Raw(req))
+        self.add(t + rtt_ns, server, client, self.ether(server, client), self.ip(server, client), UDP(sport=123, dport=sport), Raw(resp))
 
     def arp(self, t: int, asker: str, target: str) -> None:
         """Who-has and is-at (non-IP traffic every real capture has)."""
-        self.add(t, asker, target, Ether(src=mac_of(asker), dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=mac_of(asker), psrc=asker, pdst=target))
-        self.add(t + 150 * US, target, asker, Ether(src=mac_of(target), dst=mac_of(asker)) / ARP(op=2, hwsrc=mac_of(target), psrc=target, hwdst=mac_of(asker), pdst=asker))
+        self.add(t, asker, target, Ether(src=mac_of(asker), dst="ff:ff:ff:ff:ff:ff"), ARP(op=1, hwsrc=mac_of(asker), psrc=asker, pdst=target))
+        self.add(t + 150 * US, target, asker, Ether(src=mac_of(target), dst=mac_of(asker)), ARP(op=2, hwsrc=mac_of(target), psrc=target, hwdst=mac_of(asker), pdst=asker))
 
 
 class TcpConn:
@@ -172,10 +179,10 @@ class TcpConn:
         else:
             opts = [("NOP", None), ("NOP", None), ("Timestamp", (tsval, tsecr))]
         tcp = TCP(sport=sport, dport=dport, seq=seq, ack=ack, flags=flags, window=window, options=opts)
-        pkt = self.w.ether(src, dst) / self.w.ip(src, dst, flags="DF") / tcp
+        layers = [self.w.ether(src, dst), self.w.ip(src, dst, flags="DF"), tcp]
         if payload:
-            pkt = pkt / Raw(payload)
-        self.w.add(t, src, dst, pkt)
+            layers.append(Raw(payload))
+        self.w.add(t, src, dst, *layers)
         consumed = len(payload) + ("S" in flags) + ("F" in flags)
         if from_client:
             self.next_c = (self.next_c + consumed) & 0xFFFFFFFF
@@ -222,11 +229,9 @@ class TcpConn:
         prohibited (type 3 code 13, RFC 1812 5.2.7.1) from a firewall; the
         ICMP message quotes the SYN's IP header and first TCP bytes."""
         self._segment(t, True, "S", syn_options=True)
-        syn = self.w.frames[-1].pkt
-        syn_ip = IP(bytes(syn[IP]))  # built, so ihl is known
-        quoted = bytes(syn_ip)[: syn_ip.ihl * 4 + 8]
-        icmp = self.w.ether(reporter, self.client) / self.w.ip(reporter, self.client) / ICMP(type=3, code=13) / Raw(quoted)
-        self.w.add(t + self.rtt // 2, reporter, self.client, icmp)
+        # the SYN's IPv4 header (20 bytes, no options) and first 8 TCP bytes
+        quoted = self.w.frames[-1].data[14 : 14 + 20 + 8]
+        self.w.add(t + self.rtt // 2, reporter, self.client, self.w.ether(reporter, self.client), self.w.ip(reporter, self.client), ICMP(type=3, code=13), Raw(quoted))
         return t + self.rtt // 2
 
     # -- data -------------------------------------------------------------------
