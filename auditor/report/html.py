@@ -24,7 +24,7 @@ import jinja2
 from markupsafe import Markup
 
 from auditor.errors import UsageError
-from auditor.model import ROLE_DOCS, Severity
+from auditor.model import Severity
 from auditor.report import svg
 from auditor.tables import BUCKET_KEYS, CONN_STATES
 
@@ -36,73 +36,16 @@ COVERAGE_STATUSES = ("met", "blocked", "missing", "unobserved")
 FLOW_LIMIT_PER_FINDING = 100  # rows shown under one finding; the rest counted
 WARNING_LIMIT = 500
 
-# Used only until auditor.report.definitions exists (the glossary reads the
-# same definitions the verdict stage uses; these follow SPEC section 6).
-_FALLBACK_VERDICTS = {
-    "expected": "A rule matches the flow's client role, server role, port, proto and scope, and the flow is not blocked (a flow seen only mid-stream is expected).",
-    "blocked": "A rule matches but the connection demonstrably failed: no answer (S0, SH), refused (REJ, RSTOS0), or an ICMP destination-unreachable quoting it.",
-    "reversed": "A rule matches with client and server swapped, and the direction is certain.",
-    "misdirected": "The client's role, the port and the proto match a rule, but the server is not what any such rule expects (another role, an address outside the inventory, or the wrong site).",
-    "unexpected": "No rule for this client role and port.",
-    "out_of_scope": "Neither end is an inventory host; counted only.",
-}
-_FALLBACK_KINDS = {
-    "missing": "An expectation that the capture could observe, with no expected and no blocked flow of its rule.",
-    "blocked": "Flows of a rule that demonstrably failed, grouped by client, server, port and proto.",
-    "reversed": "Flows of a rule opened from the wrong side.",
-    "misdirected": "Flows on a rule's port that went to the wrong server.",
-    "unexpected": "Flows no rule allows.",
-}
-_FALLBACK_COVERAGE = {
-    "met": "At least one expected flow of the rule between the pair.",
-    "blocked": "Observable, not met, and flows of the rule were blocked (the blocked findings stand for it).",
-    "missing": "Observable, not met, and no flow of the rule was seen: a finding.",
-    "unobserved": "The capture did not see both ends (or the site's own network): nothing can be concluded.",
-}
-SEVERITY_DOCS = {
-    "critical": "Replication itself is at stake (VRA-to-VRA control and data, ZVM-to-ZVM).",
-    "high": "A required management flow, or a flow on a ZVR port that went to the wrong server (misdirected).",
-    "medium": "A required flow of an optional component, or an unexpected flow to an inventory host.",
-    "low": "Install-time and on-demand flows, or an unexpected flow to an address outside the inventory.",
-}
+def _glossary() -> list[dict]:
+    """The glossary sections from ``auditor.report.definitions`` (the same
+    tables the verdict stage, the flow stage and the model document their
+    codes in), each with how its codes are shown."""
+    from auditor.report import definitions as defs
 
-
-def _definitions() -> dict[str, dict[str, str]]:
-    """Verdict, finding-kind and coverage-status docs from
-    ``auditor.report.definitions``, else the fallback above."""
-    found: dict[str, dict[str, str]] = {}
-    try:
-        from auditor.report import definitions as defs  # noqa: PLC0415 (optional sibling)
-    except ImportError:
-        defs = None
-    candidates = {
-        "verdicts": ("VERDICT_DOCS", "VERDICTS"),
-        "kinds": ("FINDING_KIND_DOCS", "FINDING_KINDS", "KIND_DOCS"),
-        "coverage": ("COVERAGE_STATUS_DOCS", "COVERAGE_STATUSES", "COVERAGE_DOCS"),
-    }
-    fallback = {"verdicts": _FALLBACK_VERDICTS, "kinds": _FALLBACK_KINDS, "coverage": _FALLBACK_COVERAGE}
-    for key, names in candidates.items():
-        table = None
-        for name in names:
-            value = getattr(defs, name, None) if defs is not None else None
-            if isinstance(value, dict) and value:
-                table = {str(k): _doc_text(v) for k, v in value.items()}
-                break
-        found[key] = table or fallback[key]
-    return found
-
-
-def _doc_text(v: Any) -> str:
-    if isinstance(v, str):
-        return v
-    for attr in ("doc", "meaning", "description", "text"):
-        if isinstance(getattr(v, attr, None), str):
-            return getattr(v, attr)
-    if isinstance(v, dict):
-        for attr in ("doc", "meaning", "description", "text"):
-            if isinstance(v.get(attr), str):
-                return v[attr]
-    return str(v)
+    style_of = {id(defs.VERDICT_DOCS): "k-", id(defs.FINDING_KIND_DOCS): "k-",
+                id(defs.COVERAGE_STATUS_DOCS): "k-", id(defs.SEVERITY_DOCS): "sev-"}
+    return [{"title": title, "table": table, "style": style_of.get(id(table), "")}
+            for title, table in defs.GLOSSARY.items()]
 
 
 # --------------------------------------------------------------------------
@@ -283,7 +226,7 @@ def _coverage(report: dict, inventory: Any, rules_by_id: dict[str, Any]) -> dict
                 # No inventory: a some-rule's sites are the ends themselves.
                 sc, ss = c, s
             if sc is None or ss is None:
-                col = "hosts not in inventory"
+                col = "hosts of unknown site"
             elif sc == ss:
                 col = sc
             else:
@@ -300,7 +243,7 @@ def _coverage(report: dict, inventory: Any, rules_by_id: dict[str, Any]) -> dict
             return (1, 0, col)
         if col == "whole deployment":
             return (2, 0, col)
-        if col in ("hosts not in inventory",):
+        if col in ("hosts of unknown site",):
             return (4, 0, col)
         return (3, 0, col)
 
@@ -380,12 +323,14 @@ def _verdict(report: dict, fail_on: str) -> dict:
 
 
 def _accounting(report: dict) -> dict:
+    from auditor.report.definitions import BUCKET_DOCS
+
     packets = report.get("packets") or {}
     read = int(packets.get("read") or 0)
     rows = []
     for key in BUCKET_KEYS:
         n = int(packets.get(key) or 0)
-        rows.append({"bucket": key.replace("_", "-"), "packets": n,
+        rows.append({"bucket": key.replace("_", "-"), "packets": n, "doc": BUCKET_DOCS.get(key, ""),
                      "share": (100.0 * n / read) if read else 0.0})
     total = sum(r["packets"] for r in rows)
     return {"read": read, "rows": rows, "sums": total == read, "sum": total}
@@ -448,7 +393,6 @@ def render(
     env = _environment()
     script = env.get_template("report.js").render()
     script_hash = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
-    definitions = _definitions()
     flows = report.get("flows")
     context = {
         "r": report,
@@ -473,14 +417,7 @@ def render(
         "warnings": (report.get("warnings") or [])[:WARNING_LIMIT],
         "warnings_more": max(0, len(report.get("warnings") or []) - WARNING_LIMIT),
         "flows_count": None if flows is None else len(flows),
-        "glossary": {
-            "verdicts": definitions["verdicts"],
-            "kinds": definitions["kinds"],
-            "coverage": definitions["coverage"],
-            "severities": SEVERITY_DOCS,
-            "conn_states": CONN_STATES,
-            "roles": ROLE_DOCS,
-        },
+        "glossary": _glossary(),
         "status_colours": svg.STATUS_COLOURS,
         "verdict_colours": svg.VERDICT_COLOURS,
         "severity_colours": svg.SEVERITY_COLOURS,

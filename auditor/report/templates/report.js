@@ -1,5 +1,8 @@
 (function () {
   "use strict";
+  // Marks that the script ran under the page's Content-Security-Policy (the
+  // browser test checks for it).
+  document.documentElement.setAttribute("data-script", "ran");
   // Expand or collapse every <details> (flows behind findings, long lists);
   // printing opens them all so the paper copy is complete.
   function setAll(open) {
