@@ -28,6 +28,8 @@ also writes the matching inventory (SPEC section 3) beside the capture.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,7 +300,7 @@ def build_plan(packets: int, seed: int = DEFAULT_SEED, duration_s: float = DEFAU
     admins = [_ip(f"10.10.9.{i}") for i in (21, 22, 23)]
     stale_vra = _ip("10.20.2.99")
     vra_pairs = list(zip(vras["prod"], vras["dr"]))
-    share = lambda f: int(packets * f)  # noqa: E731
+    share = lambda f: int(packets * f)
 
     sets: list[ConnSet] = [
         _long_conns(VRA_CONTROL, vra_pairs, 4007, share(0.03), D, rng),
@@ -492,27 +494,24 @@ def write_capture(
     if cut and cut_out is None:
         cut_out = out.with_name(f"{out.stem}.cut{cut}{out.suffix}")
     cut_n = min(cut, packets) if cut else 0
-    cut_file = open(cut_out, "wb") if cut_n and cut_out else None
     file_bytes = len(head)
     cut_bytes = 0
     # Block edges, with one at the end of the cut so the cut file gets whole blocks.
     edges = sorted(set(range(0, packets, BLOCK_PACKETS)) | {packets} | ({cut_n} if cut_n else set()))
-    try:
-        with open(out, "wb") as f:
-            f.write(head)
-            if cut_file:
-                cut_file.write(head)
-                cut_bytes = len(head)
-            for lo, hi in zip(edges[:-1], edges[1:]):
-                buf = _block_bytes(plan, lo, hi, snaplen)
-                f.write(buf.data)
-                file_bytes += buf.nbytes
-                if cut_file and hi <= cut_n:
-                    cut_file.write(buf.data)
-                    cut_bytes += buf.nbytes
-    finally:
+    with contextlib.ExitStack() as stack:
+        f = stack.enter_context(open(out, "wb"))
+        cut_file = stack.enter_context(open(cut_out, "wb")) if cut_n and cut_out else None
+        f.write(head)
         if cut_file:
-            cut_file.close()
+            cut_file.write(head)
+            cut_bytes = len(head)
+        for lo, hi in itertools.pairwise(edges):
+            buf = _block_bytes(plan, lo, hi, snaplen)
+            f.write(buf.data)
+            file_bytes += buf.nbytes
+            if cut_file and hi <= cut_n:
+                cut_file.write(buf.data)
+                cut_bytes += buf.nbytes
     if inventory_out:
         Path(inventory_out).write_text(inventory_yaml(benchmark_hosts()))
     return Generated(
