@@ -27,9 +27,9 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -89,7 +89,6 @@ def load_inventory(path: str | Path, known_rule_ids: Iterable[str] | None = None
     if known_rule_ids is not None:
         _check_port_ids(inventory, set(known_rule_ids), problems)
     problems.raise_if_any(InventoryError)
-    assert inventory is not None
     return inventory
 
 
@@ -98,7 +97,7 @@ def _looks_like_csv(path: str | Path) -> bool:
 
 
 # ---------------------------------------------------------------- YAML form
-def _load_yaml_inventory(path: str | Path, shown: str, problems: Problems) -> Inventory | None:
+def _load_yaml_inventory(path: str | Path, shown: str, problems: Problems) -> Inventory:
     root, data = load_user_yaml(path, InventoryError)
     if root is None:
         raise InventoryError(f"{shown}:1: empty file; expected an inventory with sites and hosts")
@@ -256,9 +255,9 @@ def _yaml_hosts(node: Located, problems: Problems) -> list[_HostDraft]:
             if key not in fields or fields[key].is_null():
                 problems.add(item.path, item.line, f"{draft.label}: missing field '{key}'")
         for key in ("name", "role", "site", "esxi"):
-            value = fields.get(key)
-            if value is not None and not value.is_null() and value.text() is None:
-                problems.add(item.path, value.line, f"{draft.label}: '{key}' must be text, found {value.kind}")
+            given = fields.get(key)
+            if given is not None and not given.is_null() and given.text() is None:
+                problems.add(item.path, given.line, f"{draft.label}: '{key}' must be text, found {given.kind}")
         if (role := fields.get("role")) is not None and (text := role.text()) is not None:
             draft.role = _role(text, draft, role.line, problems)
         if (site := fields.get("site")) is not None and (text := site.text()) is not None:

@@ -27,12 +27,24 @@ Every problem in every file is collected and raised once as `RulesError`.
 from __future__ import annotations
 
 import dataclasses
+import enum as enum_
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from auditor.errors import InventoryError, RulesError
-from auditor.model import ANY, INVENTORY, Expect, Inventory, Phase, Role, Rule, RuleSet, Scope, Severity
+from auditor.model import (
+    ANY,
+    INVENTORY,
+    Expect,
+    Inventory,
+    Phase,
+    Role,
+    Rule,
+    RuleSet,
+    Scope,
+    Severity,
+)
 from auditor.resources import rules_dir
 from auditor.ruleset.located_yaml import Located, Problems, load_user_yaml, sha256_hex
 
@@ -56,7 +68,7 @@ RULE_FIELDS: dict[str, object] = {
     "severity": None,
     "purpose": None,
 }
-ENUMS = {"scope": Scope, "phase": Phase, "expect": Expect, "severity": Severity}
+ENUMS: dict[str, type[enum_.Enum]] = {"scope": Scope, "phase": Phase, "expect": Expect, "severity": Severity}
 ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
@@ -124,13 +136,13 @@ def _load_file(path: str | Path, problems: Problems) -> RuleSet | None:
             name = text
     version = 0
     if "version" in top:
-        value = top["version"].value() if top["version"].kind.startswith("number") else None
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        number = top["version"].value() if top["version"].kind.startswith("number") else None
+        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
             problems.add(
                 shown, top["version"].line, f"'version' must be a whole number from 1, found {top['version'].kind}"
             )
         else:
-            version = value
+            version = number
     rules: list[Rule] = []
     if "rules" in top:
         node = top["rules"]
@@ -159,17 +171,18 @@ def _rule(item: Located, ruleset: str, problems: Problems) -> Rule | None:
         ok = False
         problems.add(path, node.line, f"{label}: {message}")
 
-    for key, node in fields.items():
+    for key, given in fields.items():
         if key not in RULE_FIELDS:
-            bad(node, f"unknown field '{key}' (expected: {', '.join(RULE_FIELDS)})")
+            bad(given, f"unknown field '{key}' (expected: {', '.join(RULE_FIELDS)})")
     values: dict[str, object] = {}
     for key, default in RULE_FIELDS.items():
-        node = fields.get(key)
-        if node is None or node.is_null():
+        found = fields.get(key)
+        if found is None or found.is_null():
             if default is None:
                 bad(item, f"missing field '{key}'")
             values[key] = default
             continue
+        node = found
         if key == "id":
             if rule_id is None or not ID_PATTERN.match(rule_id):
                 bad(node, f"id must be kebab-case (like zvm-vra-checkpoints), found {node.kind}")
@@ -191,24 +204,24 @@ def _rule(item: Located, ruleset: str, problems: Problems) -> Rule | None:
                           f"found {node.kind}")
             values[key] = text
         elif key in ENUMS:
-            enum = ENUMS[key]
-            text = node.text()
+            enum: type[enum_.Enum] = ENUMS[key]
             try:
-                values[key] = enum(text)
+                values[key] = enum(node.text())
             except ValueError:
-                bad(node, f"{key} must be one of {', '.join(e.value for e in enum)}, found {node.kind}")
+                bad(node, f"{key} must be one of {', '.join(str(e.value) for e in enum)}, found {node.kind}")
         elif key in ("bidirectional", "configurable"):
-            value = node.value() if node.kind.startswith("boolean") else None
-            if not isinstance(value, bool):
+            flag = node.value() if node.kind.startswith("boolean") else None
+            if not isinstance(flag, bool):
                 bad(node, f"{key} must be true or false, found {node.kind}")
-            values[key] = value
+            values[key] = flag
         elif key == "purpose":
             text = node.text()
             if text is None or not node.node.tag.endswith(":str"):
                 bad(node, f"purpose must be one sentence of text, found {node.kind}")
             values[key] = text
-    if ok and values["expect"] is not Expect.OPTIONAL and ANY in (values["client"], values["server"]):
-        bad(fields["expect"], f"expect '{values['expect'].value}' needs inventory hosts on both sides; "  # type: ignore[union-attr]
+    expect = values.get("expect")
+    if ok and isinstance(expect, Expect) and expect is not Expect.OPTIONAL and ANY in (values["client"], values["server"]):
+        bad(fields["expect"], f"expect '{expect.value}' needs inventory hosts on both sides; "
                               "'any' also matches addresses outside the inventory (use expect: optional)")
     if not ok:
         return None

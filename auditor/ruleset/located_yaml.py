@@ -11,9 +11,9 @@ plus a count of the rest (SPEC section 2).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import yaml
 
@@ -110,14 +110,14 @@ def _check_shape(text: str, shown: str, error: type[InputError]) -> None:
             tag = getattr(event, "tag", None)
             if tag is not None and tag not in _SAFE_TAGS:
                 raise error(
-                    f"{shown}:{event.start_mark.line + 1}: tag '{tag}' is not allowed "
+                    f"{shown}:{_event_line(event)}: tag '{tag}' is not allowed "
                     "(plain YAML only)"
                 )
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > MAX_DEPTH:
                     raise error(
-                        f"{shown}:{event.start_mark.line + 1}: nesting deeper than {MAX_DEPTH} levels; "
+                        f"{shown}:{_event_line(event)}: nesting deeper than {MAX_DEPTH} levels; "
                         "refusing the file"
                     )
                 sizes.append(1)
@@ -131,7 +131,8 @@ def _check_shape(text: str, shown: str, error: type[InputError]) -> None:
                 if sizes:
                     sizes[-1] += size
             elif isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)):
-                size = anchored.get(event.anchor, 1) if isinstance(event, yaml.AliasEvent) else 1
+                alias = event.anchor if isinstance(event, yaml.AliasEvent) else None
+                size = anchored.get(alias, 1) if alias is not None else 1
                 if isinstance(event, yaml.ScalarEvent) and event.anchor is not None:
                     anchored[event.anchor] = 1
                 total += size
@@ -139,11 +140,16 @@ def _check_shape(text: str, shown: str, error: type[InputError]) -> None:
                     sizes[-1] += size
                 if total > MAX_EXPANDED_NODES or (sizes and sizes[-1] > MAX_EXPANDED_NODES):
                     raise error(
-                        f"{shown}:{event.start_mark.line + 1}: aliases expand to more than "
+                        f"{shown}:{_event_line(event)}: aliases expand to more than "
                         f"{MAX_EXPANDED_NODES} values; refusing the file"
                     )
     except yaml.YAMLError as exc:
         raise error(_yaml_error_line(exc, shown)) from None
+
+
+def _event_line(event: yaml.Event) -> int:
+    mark = event.start_mark
+    return mark.line + 1 if mark is not None else 0
 
 
 def _yaml_error_line(exc: yaml.YAMLError, shown: str) -> str:
@@ -189,7 +195,7 @@ class Located:
     def is_null(self) -> bool:
         return isinstance(self.node, yaml.ScalarNode) and self.node.tag == TAG_NULL
 
-    def items(self, problems: Problems, where: str) -> Iterator[tuple[str, "Located"]]:
+    def items(self, problems: Problems, where: str) -> Iterator[tuple[str, Located]]:
         """Key/value pairs of a mapping; duplicate and non-text keys are
         problems (PyYAML would silently keep the last)."""
         seen: dict[str, int] = {}
@@ -207,7 +213,7 @@ class Located:
             seen[name] = key.line
             yield name, Located(value_node, self.path)
 
-    def elements(self) -> list["Located"]:
+    def elements(self) -> list[Located]:
         return [Located(n, self.path) for n in self.node.value]
 
     def text(self) -> str | None:

@@ -7,7 +7,8 @@ import io
 import json
 import os
 import shutil
-from typing import IO, Iterable
+from collections.abc import Iterable
+from typing import IO
 
 from auditor.model import Rule
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -158,7 +158,7 @@ def all_cases() -> list[Case]:
     return [case for path in case_files() for case in parse_case_file(path)[1]]
 
 
-@lru_cache(maxsize=None)
+@cache
 def inventory_and_rules(path: Path) -> tuple[Inventory, tuple[Rule, ...]]:
     inventory = load_inventory(path)
     return inventory, tuple(effective_rules(load_rulesets(None, inventory.profile), inventory))

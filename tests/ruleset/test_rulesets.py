@@ -192,25 +192,25 @@ def rules_error(path: Path) -> RulesError:
 
 # (id, field changes, line, message)
 FIELD_ERRORS = [
-    ("unknown-field", {"colour": "red"}, 16, "rule 'x-rule': unknown field 'colour' (expected: "
-     "id, port, proto, client, server, scope, phase, expect, bidirectional, configurable, severity, purpose)"),
+    ("unknown-field", {"colour": "red"}, 16, ("rule 'x-rule': unknown field 'colour' (expected: "
+      "id, port, proto, client, server, scope, phase, expect, bidirectional, configurable, severity, purpose)")),
     ("missing-field", {"port": None}, 4, "rule 'x-rule': missing field 'port'"),
     ("bad-id", {"id": "X_Rule"}, 4, "rule 'X_Rule': id must be kebab-case (like zvm-vra-checkpoints), found text 'X_Rule'"),
     ("port-range", {"port": "70000"}, 5, "rule 'x-rule': port must be 1-65535, found number '70000'"),
     ("port-text", {"port": "https"}, 5, "rule 'x-rule': port must be 1-65535, found text 'https'"),
     ("proto", {"proto": "sctp"}, 6, "rule 'x-rule': proto must be tcp or udp, found text 'sctp'"),
-    ("client-role", {"client": "zvmm"}, 7, "rule 'x-rule': client must be a role, 'any' or 'inventory' "
-     "(roles: zvm, vra, vba, vcenter, esxi, zcm, zssp, vcd, client), found text 'zvmm'"),
-    ("server-role", {"server": "vcentre"}, 8, "rule 'x-rule': server must be a role, 'any' or 'inventory' "
-     "(roles: zvm, vra, vba, vcenter, esxi, zcm, zssp, vcd, client), found text 'vcentre'"),
+    ("client-role", {"client": "zvmm"}, 7, ("rule 'x-rule': client must be a role, 'any' or 'inventory' "
+      "(roles: zvm, vra, vba, vcenter, esxi, zcm, zssp, vcd, client), found text 'zvmm'")),
+    ("server-role", {"server": "vcentre"}, 8, ("rule 'x-rule': server must be a role, 'any' or 'inventory' "
+      "(roles: zvm, vra, vba, vcenter, esxi, zcm, zssp, vcd, client), found text 'vcentre'")),
     ("scope-enum", {"scope": "site"}, 9, "rule 'x-rule': scope must be one of same-site, peer-site, any, found text 'site'"),
     ("phase-enum", {"phase": "always"}, 10, "rule 'x-rule': phase must be one of steady, install, on-demand, found text 'always'"),
     ("expect-enum", {"expect": "all"}, 11, "rule 'x-rule': expect must be one of each, some, optional, found text 'all'"),
     ("severity-enum", {"severity": "urgent"}, 14, "rule 'x-rule': severity must be one of critical, high, medium, low, found text 'urgent'"),
     ("bool-field", {"bidirectional": "sometimes"}, 12, "rule 'x-rule': bidirectional must be true or false, found text 'sometimes'"),
     ("purpose-type", {"purpose": "[a, b]"}, 15, "rule 'x-rule': purpose must be one sentence of text, found a list"),
-    ("expect-with-any", {"server": "any", "expect": "each"}, 11, "rule 'x-rule': expect 'each' needs inventory "
-     "hosts on both sides; 'any' also matches addresses outside the inventory (use expect: optional)"),
+    ("expect-with-any", {"server": "any", "expect": "each"}, 11, ("rule 'x-rule': expect 'each' needs inventory "
+      "hosts on both sides; 'any' also matches addresses outside the inventory (use expect: optional)")),
 ]
 
 
