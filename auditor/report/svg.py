@@ -400,11 +400,13 @@ def _natural_key(text: str) -> tuple:
     return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", text) if t)
 
 
-def _node_lines(node: _Node) -> list[str]:
+def _node_lines(node: _Node) -> list[tuple[str, bool]]:
+    """(text, is_a_host) per line: the first hosts, then a count of the rest."""
     hosts = sorted(node.hosts, key=_natural_key) if node.key != OUTSIDE else node.hosts
     if len(hosts) <= MAX_HOST_LINES:
-        return hosts
-    return hosts[: MAX_HOST_LINES - 2] + ["…", f"{len(hosts) - MAX_HOST_LINES + 2} more"]
+        return [(h, True) for h in hosts]
+    return [(h, True) for h in hosts[: MAX_HOST_LINES - 2]] + [
+        ("…", False), (f"{len(hosts) - MAX_HOST_LINES + 2} more", False)]
 
 
 def _layout(g: _Graph) -> tuple[float, float]:
@@ -511,7 +513,9 @@ class _Labels:
     placed (nodes, earlier labels), trying points along its curve from the
     middle outwards."""
 
-    T_CANDIDATES = (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85)
+    # Middle of the curve first, then outwards; then nudged off the curve.
+    T_CANDIDATES = tuple(sorted((i / 20 for i in range(1, 20)), key=lambda t: abs(t - 0.5)))
+    SHIFTS = (0.0, -0.6, 0.6, -1.2, 1.2)
 
     def __init__(self, obstacles: list[Rect]) -> None:
         self.taken = list(obstacles)
@@ -525,7 +529,7 @@ class _Labels:
     def along(self, curve: Sequence[Point], bundle: _Bundle) -> None:
         w, h = _label_size(bundle)
         best, best_cost = None, math.inf
-        for shift in (0.0, -0.6, 0.6):
+        for shift in self.SHIFTS:
             for t in self.T_CANDIDATES:
                 cx, cy = _bezier(curve, t)
                 cy += shift * h
@@ -640,9 +644,9 @@ def _draw_node(node: _Node) -> Markup:
         _text(node.x + 10, node.y + 16.5, title, class_="node-title"),
         _text(node.x + node.w - 10, node.y + 16.5, count, class_="node-count", text_anchor="end"),
     ]
-    for i, line in enumerate(_node_lines(node)):
+    for i, (line, is_host) in enumerate(_node_lines(node)):
         parts.append(_text(node.x + 10, node.y + NODE_HEAD + 14 + i * HOST_LINE,
-                           _clip(line, 26), class_="node-host" if line != "…" else "node-more"))
+                           _clip(line, 26), class_="node-host" if is_host else "node-more"))
     return _el("g", *parts, class_="node")
 
 

@@ -91,12 +91,14 @@ def _end(inv: Inventory, name: str | None, ip: str | None = None) -> dict:
 
 
 def make_scenario(vras_per_site: int = 20, evil: bool = False, include_flows: bool = True) -> Scenario:
+    if vras_per_site < 8:
+        raise ValueError("the scenario names vra-*-7 and needs at least 8 VRAs per site")
     inv = make_inventory(vras_per_site, evil)
     rules = make_rules({"zvm-vra": "<img src=x onerror=alert(2)> Required between the ZVM and each VRA."}
                        if evil else None)
     zvm = {s: next(h.name for h in inv.hosts if h.site == s and h.role is Role.ZVM) for s in ("prod", "dr")}
     vras = {s: [f"vra-{s}-{i}" for i in range(1, vras_per_site + 1)] for s in ("prod", "dr")}
-    missing_vra, unobserved_vra = "vra-dr-7", f"vra-dr-{vras_per_site - 1}"
+    missing_vra, unobserved_vra = "vra-dr-7", f"vra-dr-{vras_per_site}"
 
     coverage = []
     for s in ("prod", "dr"):
@@ -251,4 +253,4 @@ def scenario() -> Scenario:
 
 @pytest.fixture
 def evil_scenario() -> Scenario:
-    return make_scenario(vras_per_site=3, evil=True)
+    return make_scenario(vras_per_site=8, evil=True)
