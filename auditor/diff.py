@@ -33,7 +33,7 @@ Documented choices
   finding may be new because a rule was added, not because the network
   changed): the diff carries a warning saying so, printed first. New
   captures are the normal case and only reported.
-- **Exit status** (``diff_exit_code``): 0 when AFTER has no new finding, 1
+- **Exit status** (``diff_exit_status``): 0 when AFTER has no new finding, 1
   when it has at least one, whatever their severity; unusable input (not
   JSON, not a schema ``zvr-audit/report/v1`` report, a report missing what
   the diff reads) raises ``InputError`` (exit 2):
@@ -270,9 +270,12 @@ def reports_to_diff(before_path: str | os.PathLike, after_path: str | os.PathLik
     return diff_reports(before, after, before_name=str(before_path), after_name=str(after_path))
 
 
-def diff_exit_code(diff: dict) -> int:
+def diff_exit_status(diff: dict) -> int:
     """0 when the AFTER report has no new finding, 1 when it has any."""
     return 1 if diff["counts"]["new"] else 0
+
+
+diff_exit_code = diff_exit_status  # the name the first drafts used
 
 
 def _side(report: dict, name: str) -> dict:

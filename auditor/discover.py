@@ -73,6 +73,16 @@ order. One address per host: discovery cannot tell that two addresses (both
 sides of a NAT) are one host, nor which ESXi host a VRA runs on (no rule flow
 joins them), so ``esxi:`` is never written.
 
+Warnings
+--------
+``discovery["warnings"]`` (written at the top of the file as ``# WARNING:``)
+names what a reviewer must fix before auditing: no ZVR host at all; two
+ZVMs at one site; and above all a site whose vCenter the capture never saw
+(a capture taken at one site sees the peer ZVM and VRAs, never the peer's
+vCenter): with one vCenter in the inventory the audit would treat the
+deployment as single-vCenter (SPEC section 3) and ignore ``zvm-peer``.
+Discovery never invents an address to fill the gap.
+
 Output
 ------
 ``flows_to_inventory`` returns a dict with the SPEC keys (``name``,
@@ -657,6 +667,7 @@ def flows_to_inventory(
             )
         site_evidence[s] = notes
 
+    warnings = _warnings(roles, host_site, site_order_names, label)
     left_out = _left_out(edges, roles, demoted, label, service_rules)
     infrastructure = _infrastructure(edges, roles, label, service_rules)
     listed = set(roles) | {x["ip"] for x in left_out} | {x["ip"] for x in infrastructure}
@@ -672,6 +683,7 @@ def flows_to_inventory(
         "hosts": hosts,
         "discovery": {
             "flows": len(df),
+            "warnings": warnings,
             "rules": len(rule_list),
             "hosts": host_evidence,
             "sites": site_evidence,
@@ -680,6 +692,38 @@ def flows_to_inventory(
             "unlisted_addresses": len(all_addresses - listed),
         },
     }
+
+
+def _warnings(
+    roles: dict[str, str], host_site: dict[str, str], sites: list[str], label
+) -> list[str]:
+    """What a reviewer must fix before auditing with the proposal."""
+    out: list[str] = []
+    if not roles:
+        return ["no ZVR host found: no answered flow on a port of the loaded rules"]
+    by_site: dict[str, dict[str, list[str]]] = {s: defaultdict(list) for s in sites}
+    for addr, role in roles.items():
+        by_site[host_site[addr]][role].append(label(addr))
+    vcenters = sum(len(r.get("vcenter", [])) for r in by_site.values())
+    zvm_sites = [s for s in sites if by_site[s].get("zvm")]
+    for s in sites:
+        zvms = sorted(by_site[s].get("zvm", []))
+        if len(zvms) > 1:
+            out.append(
+                f"{s} has {len(zvms)} ZVMs ({', '.join(zvms)}): one ZVM per site is expected"
+            )
+    if len(zvm_sites) > 1 and vcenters < len(zvm_sites):
+        blind = [s for s in zvm_sites if not by_site[s].get("vcenter")]
+        out.append(
+            f"no vCenter seen at {', '.join(blind)} (the capture did not see its ZVM's 443):"
+            f" add it by hand; with {vcenters} vCenter(s) in the inventory the audit"
+            + (
+                " treats the deployment as single-vCenter (SPEC section 3) and ignores zvm-peer"
+                if vcenters == 1
+                else " cannot check the zvm-vcenter rule there"
+            )
+        )
+    return out
 
 
 def _one_vcenter_per_zvm(roles: dict[str, str], answered: list[_Edge]) -> dict[str, str]:
@@ -843,6 +887,8 @@ def write_inventory(inv: dict, file: IO[str] | str | os.PathLike) -> None:
         " auditing with it: roles come from the ports each address used, sites from the flows between"
         " hosts. The comment above each entry says why."
     )
+    for warning in disc.get("warnings", []):
+        out += _comment(f"WARNING: {warning}")
     out.append(f"name: {_scalar(inv.get('name', 'discovered'))}")
     out.append(f"profile: {_scalar(inv.get('profile', 'zvr-legacy'))}")
     sites = inv.get("sites", {})

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor.diff import (
-    diff_exit_code,
+    diff_exit_status,
     diff_reports,
     finding_key,
     load_report,
@@ -64,7 +64,7 @@ def test_same_report_has_no_change(validate):
         "coverage_changed": 0,
     }
     assert d["warnings"] == [] and d["inputs"]["like_for_like"] and d["inputs"]["captures"]["same"]
-    assert diff_exit_code(d) == 0
+    assert diff_exit_status(d) == 0
     json.dumps(d)  # JSON-ready
 
 
@@ -82,7 +82,7 @@ def test_new_resolved_and_still_present(validate):
         "severity": {"before": "critical", "after": "high"},
     }
     assert d["counts"]["changed"] == 1
-    assert diff_exit_code(d) == 1
+    assert diff_exit_status(d) == 1
 
 
 def test_a_finding_that_changes_kind_is_resolved_plus_new(validate):
@@ -229,7 +229,7 @@ def test_reports_to_diff_from_files(tmp_path, validate):
     a = write(tmp_path, "after.json", validate(report([])))
     d = reports_to_diff(b, a)
     assert d["before"]["name"] == b and d["after"]["name"] == a
-    assert d["counts"]["resolved"] == 1 and diff_exit_code(d) == 0
+    assert d["counts"]["resolved"] == 1 and diff_exit_status(d) == 0
 
 
 @pytest.mark.parametrize(
@@ -388,5 +388,5 @@ def test_diff_is_antisymmetric_and_complete(fb, fa):
     keys_b, keys_a = {key(f) for f in fb}, {key(f) for f in fa}
     assert {key(f) for f in d["findings"]["new"]} == keys_a - keys_b
     assert {key(s["after"]) for s in d["findings"]["still_present"]} == keys_a & keys_b
-    assert diff_exit_code(diff_reports(before, before)) == 0
-    assert diff_exit_code(d) == (1 if keys_a - keys_b else 0)
+    assert diff_exit_status(diff_reports(before, before)) == 0
+    assert diff_exit_status(d) == (1 if keys_a - keys_b else 0)

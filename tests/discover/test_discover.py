@@ -402,3 +402,19 @@ def test_bundled_rules_by_default(spec_rules):
     bundled = flows_to_inventory(df)
     assert bundled["hosts"] == flows_to_inventory(df, spec_rules)["hosts"]
     assert bundled["sites"] == {"site-a": {"peers": ["site-b"]}, "site-b": {}}
+
+
+def test_warnings(spec_rules):
+    assert flows_to_inventory(flow_frame([]), spec_rules)["discovery"]["warnings"] == [
+        "no ZVR host found: no answered flow on a port of the loaded rules"
+    ]
+    assert flows_to_inventory(flow_frame(TWO_SITES), spec_rules)["discovery"]["warnings"] == []
+    one_site = [f for f in TWO_SITES if not f.startswith("10.20.0.10 > 10.20.0.5")]
+    [warning] = flows_to_inventory(flow_frame(one_site), spec_rules)["discovery"]["warnings"]
+    assert warning == (
+        "no vCenter seen at site-b (the capture did not see its ZVM's 443): add it by hand; with 1"
+        " vCenter(s) in the inventory the audit treats the deployment as single-vCenter (SPEC section 3)"
+        " and ignores zvm-peer"
+    )
+    text = unwrapped(written(flows_to_inventory(flow_frame(one_site), spec_rules)))
+    assert f"# WARNING: {warning}" in text
