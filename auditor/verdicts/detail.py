@@ -35,7 +35,7 @@ class Outcome:
     """What the grouped flows of one finding did."""
 
     flows: int
-    first_ns: int
+    first_ns: int  # span of the unanswered (S0/SH) flows
     last_ns: int
     no_answer: int  # TCP flows in S0 or SH
     syns: int  # bare SYNs sent by those flows
@@ -101,7 +101,8 @@ def outcome_text(o: Outcome, server: Endpoint) -> str:
         reporter = o.icmp_first.get("icmp_reporter") or "?"
         if reporter == server.ip:
             reporter = f"{reporter} itself"
-        parts.append(f"ICMP {what} from {reporter}" + (f" ({o.icmp} flows)" if o.icmp > 1 else ""))
+        share = f" ({o.icmp} of the flows)" if 1 < o.icmp < o.flows else (" (every flow)" if o.icmp > 1 else "")
+        parts.append(f"ICMP {what} from {reporter}{share}")
     if o.no_answer:
         syns = f"{o.syns} SYN{'s' if o.syns != 1 else ''}" if o.syns > 0 else "the SYN"
         attempts = f" in {o.no_answer} attempts" if o.no_answer > 1 else ""

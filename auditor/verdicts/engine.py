@@ -323,12 +323,19 @@ def _flow_findings(
     f["bytes"] = (judged["bytes_c2s"].to_numpy() + judged["bytes_s2c"].to_numpy())[sel]
     state = f["conn_state"].astype(str)
     is_tcp = (f["proto"].astype(str) == "tcp").to_numpy()
-    no_answer = is_tcp & state.isin(NO_ANSWER_STATES).to_numpy()
+    # Each failed flow is described once: an ICMP error explains the silence
+    # that follows it, so such flows count only as ICMP.
+    icmp = f["icmp_unreach"].to_numpy() > 0
+    tcp_only = is_tcp & ~icmp
+    no_answer = tcp_only & state.isin(NO_ANSWER_STATES).to_numpy()
     f["n_no_answer"] = no_answer.astype(np.int64)
     f["syn_no_answer"] = np.where(no_answer, f["syn_count"].to_numpy(), 0)
-    f["n_rej"] = (is_tcp & (state == "REJ").to_numpy()).astype(np.int64)
-    f["n_rstos0"] = (is_tcp & (state == "RSTOS0").to_numpy()).astype(np.int64)
-    f["n_icmp"] = (f["icmp_unreach"].to_numpy() > 0).astype(np.int64)
+    # the time span of the unanswered attempts alone ("3 SYNs over 7 s")
+    f["na_first"] = np.where(no_answer, f["first_ts_ns"].to_numpy(), np.iinfo(np.int64).max)
+    f["na_last"] = np.where(no_answer, f["last_ts_ns"].to_numpy(), np.iinfo(np.int64).min)
+    f["n_rej"] = (tcp_only & (state == "REJ").to_numpy()).astype(np.int64)
+    f["n_rstos0"] = (tcp_only & (state == "RSTOS0").to_numpy()).astype(np.int64)
+    f["n_icmp"] = icmp.astype(np.int64)
     f["n_failed"] = failed[sel].astype(np.int64)
     f["n_midstream"] = (state == "OTH").to_numpy().astype(np.int64)
     f = f.sort_values("first_ts_ns", kind="stable")
@@ -339,6 +346,7 @@ def _flow_findings(
         ch=("ch", "first"), sh=("sh", "first"), n_no_answer=("n_no_answer", "sum"),
         syn_no_answer=("syn_no_answer", "sum"), n_rej=("n_rej", "sum"), n_rstos0=("n_rstos0", "sum"),
         n_icmp=("n_icmp", "sum"), n_failed=("n_failed", "sum"), n_midstream=("n_midstream", "sum"),
+        na_first=("na_first", "min"), na_last=("na_last", "max"),
     )
     # The first ICMP error of each group (by time), for the detail.
     icmp_rows = f[f["n_icmp"] > 0].groupby(["code", "client_ip", "server_ip", "server_port", "proto"], sort=False)
@@ -365,7 +373,7 @@ def _flow_findings(
             assert rule is not None
             severity = rule.severity
         outcome = _detail.Outcome(
-            flows=int(row.flows), first_ns=int(row.first), last_ns=int(row.last),
+            flows=int(row.flows), first_ns=int(row.na_first), last_ns=int(row.na_last),
             no_answer=int(row.n_no_answer), syns=int(row.syn_no_answer), rejected=int(row.n_rej),
             reset_early=int(row.n_rstos0), icmp=int(row.n_icmp), midstream=int(row.n_midstream),
             icmp_first=icmp_info.get(keys),

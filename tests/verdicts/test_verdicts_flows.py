@@ -239,3 +239,13 @@ def test_many_flows_are_judged_like_few():
     unexpected = only(many, FindingKind.UNEXPECTED)
     assert unexpected.flows == 6000
     assert np.all(many.flows["rule"].iloc[:11].to_numpy() == many.flows["rule"].iloc[11:22].to_numpy())
+
+
+def test_icmp_explains_the_silence_once():
+    rows = [flow(f"10.10.2.11:{50000 + i} > 10.20.2.11:4008 tcp S0", t=i, syns=1, icmp=(3, 13, "10.10.0.1"))
+            for i in range(3)]
+    rows.append(flow("10.10.2.11:50100 > 10.20.2.11:4008 tcp S0", t=5, syns=2))
+    f = only(judge(rows), FindingKind.BLOCKED)
+    assert f.flows == 4
+    assert ("ICMP administratively prohibited from 10.10.0.1 (3 of the flows), no answer to 2 SYNs over 1 s"
+            in f.detail)
