@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from auditor.model import ROLE_DOCS
 from auditor.tables import BUCKET_KEYS, CONN_STATES
-from auditor.verdicts.kinds import COVERAGE_STATUS_DOCS, FINDING_KIND_DOCS, SEVERITY_DOCS, VERDICT_DOCS
+from auditor.verdicts.kinds import (
+    COVERAGE_STATUS_DOCS,
+    FINDING_KIND_DOCS,
+    SEVERITY_DOCS,
+    VERDICT_DOCS,
+)
 
 BUCKET_DOCS: dict[str, str] = {
     "read": "Packets read from the captures (a record cut short by damage is not counted).",
@@ -35,6 +40,12 @@ GLOSSARY: dict[str, dict[str, str]] = {
 }
 
 __all__ = [
-    "BUCKET_DOCS", "CONN_STATES", "COVERAGE_STATUS_DOCS", "FINDING_KIND_DOCS", "GLOSSARY", "ROLE_DOCS",
-    "SEVERITY_DOCS", "VERDICT_DOCS",
+    "BUCKET_DOCS",
+    "CONN_STATES",
+    "COVERAGE_STATUS_DOCS",
+    "FINDING_KIND_DOCS",
+    "GLOSSARY",
+    "ROLE_DOCS",
+    "SEVERITY_DOCS",
+    "VERDICT_DOCS",
 ]

@@ -21,9 +21,26 @@ from auditor.tables import BUCKET_KEYS, FLOW_CSV_COLUMNS, iso_utc
 from auditor.verdicts import FindingKind, Verdict, Verdicts
 
 SCHEMA = "zvr-audit/report/v1"
-CAPTURE_KEYS = ("path", "sha256", "format", "compression", "link_types", "packets", "bytes", "first_ts", "last_ts")
+CAPTURE_KEYS = (
+    "path",
+    "sha256",
+    "format",
+    "compression",
+    "link_types",
+    "packets",
+    "bytes",
+    "first_ts",
+    "last_ts",
+)
 FLOW_KEYS = tuple(c.name for c in FLOW_CSV_COLUMNS) + ("verdict", "rule")
-_INT_FLOW_KEYS = ("client_port", "server_port", "packets_c2s", "packets_s2c", "bytes_c2s", "bytes_s2c")
+_INT_FLOW_KEYS = (
+    "client_port",
+    "server_port",
+    "packets_c2s",
+    "packets_s2c",
+    "bytes_c2s",
+    "bytes_s2c",
+)
 
 
 def generated_now(generated_at: _dt.datetime | str | None = None) -> str:
@@ -40,7 +57,11 @@ def generated_now(generated_at: _dt.datetime | str | None = None) -> str:
             generated_at = _dt.datetime.now(tz=_dt.timezone.utc)
     if generated_at.tzinfo is None:
         generated_at = generated_at.replace(tzinfo=_dt.timezone.utc)
-    return generated_at.astimezone(_dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        generated_at.astimezone(_dt.timezone.utc)
+        .replace(microsecond=0)
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
 
 
 def _capture_entry(info: Mapping[str, Any]) -> dict[str, Any]:
@@ -86,8 +107,14 @@ def _none_if_missing(x: Any) -> Any:
 
 
 def verdicts_to_report(
-    *, captures: Sequence[Mapping[str, Any]], counts: Mapping[str, int], warnings: Sequence[str],
-    inventory: Inventory, rulesets: Sequence[RuleSet], verdicts: Verdicts, include_flows: bool = False,
+    *,
+    captures: Sequence[Mapping[str, Any]],
+    counts: Mapping[str, int],
+    warnings: Sequence[str],
+    inventory: Inventory,
+    rulesets: Sequence[RuleSet],
+    verdicts: Verdicts,
+    include_flows: bool = False,
     generated_at: _dt.datetime | str | None = None,
 ) -> dict[str, Any]:
     """The report dict, exactly schema v1 (flows only with include_flows)."""
@@ -98,9 +125,18 @@ def verdicts_to_report(
         "generated_at": generated_now(generated_at),
         "inputs": {
             "captures": [_capture_entry(c) for c in captures],
-            "inventory": {"path": str(inventory.path), "sha256": inventory.sha256, "name": inventory.name},
+            "inventory": {
+                "path": str(inventory.path),
+                "sha256": inventory.sha256,
+                "name": inventory.name,
+            },
             "rules": [
-                {"path": str(rs.path), "sha256": rs.sha256, "ruleset": rs.ruleset, "version": int(rs.version)}
+                {
+                    "path": str(rs.path),
+                    "sha256": rs.sha256,
+                    "ruleset": rs.ruleset,
+                    "version": int(rs.version),
+                }
                 for rs in rulesets
             ],
         },
@@ -109,9 +145,14 @@ def verdicts_to_report(
         "summary": {
             "flows": int(verdicts.summary["flows"]),
             "out_of_scope": int(verdicts.summary["out_of_scope"]),
-            "verdicts": {v.value: int(verdicts.summary["verdicts"][v.value]) for v in Verdict
-                         if v is not Verdict.OUT_OF_SCOPE},
-            "findings": {k.value: sum(1 for f in findings if f["kind"] == k.value) for k in FindingKind},
+            "verdicts": {
+                v.value: int(verdicts.summary["verdicts"][v.value])
+                for v in Verdict
+                if v is not Verdict.OUT_OF_SCOPE
+            },
+            "findings": {
+                k.value: sum(1 for f in findings if f["kind"] == k.value) for k in FindingKind
+            },
         },
         "findings": findings,
         "coverage": [c.to_dict() for c in verdicts.coverage],
@@ -127,7 +168,9 @@ def exit_status(report: Mapping[str, Any], fail_on: Severity | str = Severity.LO
     return int(any(Severity(f["severity"]).rank <= threshold for f in report.get("findings", ())))
 
 
-def failing_counts(report: Mapping[str, Any], fail_on: Severity | str = Severity.LOW) -> dict[str, int]:
+def failing_counts(
+    report: Mapping[str, Any], fail_on: Severity | str = Severity.LOW
+) -> dict[str, int]:
     """Findings per severity at or above ``fail_on``, most severe first."""
     threshold = Severity(fail_on).rank
     counts = {s.value: 0 for s in Severity if s.rank <= threshold}

@@ -20,7 +20,12 @@ from rich.text import Text
 from auditor.model import Inventory, Severity
 from auditor.report.json_report import failing_counts
 
-SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan"}
+SEVERITY_STYLE = {
+    "critical": "bold white on red",
+    "high": "bold red",
+    "medium": "yellow",
+    "low": "cyan",
+}
 STATUS_STYLE = {"met": "green", "blocked": "bold red", "missing": "red", "unobserved": "dim"}
 STATUSES = ("met", "blocked", "missing", "unobserved")
 NAMED_LIMIT = 4  # non-met pairs named per coverage row before "+N more"
@@ -48,14 +53,33 @@ def _console(file: IO[str], color: bool) -> Console:
         pass
     width = None if isatty else int(os.environ.get("COLUMNS") or PLAIN_WIDTH)
     if color:
-        return Console(file=file, force_terminal=True, color_system="auto" if isatty else "standard",
-                       highlight=False, emoji=False, markup=False, width=width, soft_wrap=False)
+        return Console(
+            file=file,
+            force_terminal=True,
+            color_system="auto" if isatty else "standard",
+            highlight=False,
+            emoji=False,
+            markup=False,
+            width=width,
+            soft_wrap=False,
+        )
     # color_system=None: no escape sequence at all, not even bold.
-    return Console(file=file, force_terminal=False, color_system=None, no_color=True, highlight=False,
-                   emoji=False, markup=False, width=width, soft_wrap=False)
+    return Console(
+        file=file,
+        force_terminal=False,
+        color_system=None,
+        no_color=True,
+        highlight=False,
+        emoji=False,
+        markup=False,
+        width=width,
+        soft_wrap=False,
+    )
 
 
-def verdict_line(report: Mapping[str, Any], fail_on: Severity | str = Severity.LOW) -> tuple[str, bool]:
+def verdict_line(
+    report: Mapping[str, Any], fail_on: Severity | str = Severity.LOW
+) -> tuple[str, bool]:
     """("FAIL: 2 critical, 1 high findings", failed) or ("PASS: no findings", False)."""
     failing = failing_counts(report, fail_on)
     findings = report.get("findings") or []
@@ -111,8 +135,14 @@ def _site_pair(cov: Mapping[str, Any], host_sites: Mapping[str, str], site_names
     return sa if sa == sb else f"{sa} ↔ {sb}"
 
 
-def render(report: Mapping[str, Any], file: IO[str], *, color: bool | None = None,
-           fail_on: Severity | str = Severity.LOW, inventory: Inventory | None = None) -> None:
+def render(
+    report: Mapping[str, Any],
+    file: IO[str],
+    *,
+    color: bool | None = None,
+    fail_on: Severity | str = Severity.LOW,
+    inventory: Inventory | None = None,
+) -> None:
     """Write the terminal report to ``file``.
 
     ``inventory`` (optional) lets coverage name the site of each host pair;
@@ -125,8 +155,13 @@ def render(report: Mapping[str, Any], file: IO[str], *, color: bool | None = Non
     findings = report.get("findings") or []
     console.print()
     if findings:
-        table = Table(title=f"Findings ({len(findings)})", title_justify="left", expand=False,
-                      show_lines=False, header_style="bold")
+        table = Table(
+            title=f"Findings ({len(findings)})",
+            title_justify="left",
+            expand=False,
+            show_lines=False,
+            header_style="bold",
+        )
         table.add_column("Severity", no_wrap=True)
         table.add_column("Kind", no_wrap=True)
         table.add_column("Rule", no_wrap=True)
@@ -136,9 +171,12 @@ def render(report: Mapping[str, Any], file: IO[str], *, color: bool | None = Non
         for f in findings:
             sev = str(f["severity"])
             table.add_row(
-                Text(sev, style=SEVERITY_STYLE.get(sev, "")), Text(str(f["kind"])), Text(str(f.get("rule") or "—")),
+                Text(sev, style=SEVERITY_STYLE.get(sev, "")),
+                Text(str(f["kind"])),
+                Text(str(f.get("rule") or "—")),
                 Text(f"{_end(f['client'])} → {_end(f['server'])}:{_port(f)}"),
-                Text(str(f.get("flows", 0))), Text(str(f.get("detail", ""))),
+                Text(str(f.get("flows", 0))),
+                Text(str(f.get("detail", ""))),
             )
         console.print(table)
     else:
@@ -153,14 +191,20 @@ def _context_line(report: Mapping[str, Any]) -> str:
     captures = inputs.get("captures") or []
     firsts = sorted(c["first_ts"] for c in captures if c.get("first_ts"))
     lasts = sorted(c["last_ts"] for c in captures if c.get("last_ts"))
-    name = (inputs.get("inventory") or {}).get("name") or (inputs.get("inventory") or {}).get("path", "")
+    name = (inputs.get("inventory") or {}).get("name") or (inputs.get("inventory") or {}).get(
+        "path", ""
+    )
     window = f"{firsts[0]} → {lasts[-1]}" if firsts and lasts else "no packets"
     summary = report.get("summary") or {}
-    return (f"{name} · {len(captures)} capture{'s' if len(captures) != 1 else ''} · {window} · "
-            f"{summary.get('flows', 0):,} flows ({summary.get('out_of_scope', 0):,} out of scope)")
+    return (
+        f"{name} · {len(captures)} capture{'s' if len(captures) != 1 else ''} · {window} · "
+        f"{summary.get('flows', 0):,} flows ({summary.get('out_of_scope', 0):,} out of scope)"
+    )
 
 
-def _render_coverage(console: Console, report: Mapping[str, Any], inventory: Inventory | None) -> None:
+def _render_coverage(
+    console: Console, report: Mapping[str, Any], inventory: Inventory | None
+) -> None:
     coverage = report.get("coverage") or []
     console.print()
     if not coverage:
@@ -194,10 +238,19 @@ def _render_coverage(console: Console, report: Mapping[str, Any], inventory: Inv
     for key in order:
         counts = rows[key]
         named = not_met[key]
-        text = "; ".join(named[:NAMED_LIMIT]) + (f"; +{len(named) - NAMED_LIMIT} more" if len(named) > NAMED_LIMIT else "")
+        text = "; ".join(named[:NAMED_LIMIT]) + (
+            f"; +{len(named) - NAMED_LIMIT} more" if len(named) > NAMED_LIMIT else ""
+        )
         table.add_row(
-            Text(key[0]), Text(key[1]),
-            *(Text(str(counts[s]) if counts[s] else "·", style=STATUS_STYLE[s] if counts[s] else "dim") for s in STATUSES),
+            Text(key[0]),
+            Text(key[1]),
+            *(
+                Text(
+                    str(counts[s]) if counts[s] else "·",
+                    style=STATUS_STYLE[s] if counts[s] else "dim",
+                )
+                for s in STATUSES
+            ),
             Text(text),
         )
     console.print(table)
@@ -207,14 +260,21 @@ def _render_accounting(console: Console, report: Mapping[str, Any]) -> None:
     console.print()
     packets = report.get("packets") or {}
     parts = [f"{k.replace('_', '-')} {v:,}" for k, v in packets.items() if k != "read" and v]
-    console.print(Text(f"Packets: {packets.get('read', 0):,} read" + (f" — {', '.join(parts)}" if parts else "")))
+    console.print(
+        Text(
+            f"Packets: {packets.get('read', 0):,} read"
+            + (f" — {', '.join(parts)}" if parts else "")
+        )
+    )
     summary = report.get("summary") or {}
     verdicts = summary.get("verdicts") or {}
     vparts = [f"{k} {v:,}" for k, v in verdicts.items() if v]
-    console.print(Text(
-        f"Flows: {summary.get('flows', 0):,} ({summary.get('out_of_scope', 0):,} out of scope)"
-        + (f" — {', '.join(vparts)}" if vparts else "")
-    ))
+    console.print(
+        Text(
+            f"Flows: {summary.get('flows', 0):,} ({summary.get('out_of_scope', 0):,} out of scope)"
+            + (f" — {', '.join(vparts)}" if vparts else "")
+        )
+    )
     warnings = report.get("warnings") or []
     if not warnings:
         console.print(Text("Warnings: none"))

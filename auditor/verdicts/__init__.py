@@ -5,6 +5,12 @@ from auditor.verdicts.engine import Coverage, Endpoint, Finding, Verdicts, flows
 from auditor.verdicts.kinds import CoverageStatus, FindingKind, Verdict
 
 __all__ = [
-    "Coverage", "CoverageStatus", "Endpoint", "Finding", "FindingKind", "Verdict", "Verdicts",
+    "Coverage",
+    "CoverageStatus",
+    "Endpoint",
+    "Finding",
+    "FindingKind",
+    "Verdict",
+    "Verdicts",
     "flows_to_verdicts",
 ]

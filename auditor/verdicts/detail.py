@@ -13,20 +13,41 @@ if TYPE_CHECKING:
     from auditor.verdicts.kinds import FindingKind
 
 ROLE_LABEL: dict[str, str] = {
-    "zvm": "ZVM", "vra": "VRA", "vba": "VBA", "vcenter": "vCenter", "esxi": "ESXi", "zcm": "ZCM",
-    "zssp": "ZSSP", "vcd": "vCD", "client": "client",
+    "zvm": "ZVM",
+    "vra": "VRA",
+    "vba": "VBA",
+    "vcenter": "vCenter",
+    "esxi": "ESXi",
+    "zcm": "ZCM",
+    "zssp": "ZSSP",
+    "vcd": "vCD",
+    "client": "client",
 }
 
 # ICMP destination-unreachable codes (RFC 792, RFC 1812; ICMPv6: RFC 4443).
 ICMP4_UNREACH = {
-    0: "net unreachable", 1: "host unreachable", 2: "protocol unreachable", 3: "port unreachable",
-    4: "fragmentation needed", 5: "source route failed", 6: "network unknown", 7: "host unknown",
-    9: "network administratively prohibited", 10: "host administratively prohibited",
-    11: "network unreachable for TOS", 12: "host unreachable for TOS", 13: "administratively prohibited",
+    0: "net unreachable",
+    1: "host unreachable",
+    2: "protocol unreachable",
+    3: "port unreachable",
+    4: "fragmentation needed",
+    5: "source route failed",
+    6: "network unknown",
+    7: "host unknown",
+    9: "network administratively prohibited",
+    10: "host administratively prohibited",
+    11: "network unreachable for TOS",
+    12: "host unreachable for TOS",
+    13: "administratively prohibited",
 }
 ICMP6_UNREACH = {
-    0: "no route to destination", 1: "administratively prohibited", 2: "beyond scope of source address",
-    3: "address unreachable", 4: "port unreachable", 5: "source address failed policy", 6: "reject route",
+    0: "no route to destination",
+    1: "administratively prohibited",
+    2: "beyond scope of source address",
+    3: "address unreachable",
+    4: "port unreachable",
+    5: "source address failed policy",
+    6: "reject route",
 }
 
 
@@ -101,7 +122,11 @@ def outcome_text(o: Outcome, server: Endpoint) -> str:
         reporter = o.icmp_first.get("icmp_reporter") or "?"
         if reporter == server.ip:
             reporter = f"{reporter} itself"
-        share = f" ({o.icmp} of the flows)" if 1 < o.icmp < o.flows else (" (every flow)" if o.icmp > 1 else "")
+        share = (
+            f" ({o.icmp} of the flows)"
+            if 1 < o.icmp < o.flows
+            else (" (every flow)" if o.icmp > 1 else "")
+        )
         parts.append(f"ICMP {what} from {reporter}{share}")
     if o.no_answer:
         syns = f"{o.syns} SYN{'s' if o.syns != 1 else ''}" if o.syns > 0 else "the SYN"
@@ -110,7 +135,10 @@ def outcome_text(o: Outcome, server: Endpoint) -> str:
     if o.rejected:
         parts.append("refused (RST)" + ("" if o.rejected == 1 else f" {_times(o.rejected)}"))
     if o.reset_early:
-        parts.append("reset before any answer (RSTOS0)" + ("" if o.reset_early == 1 else f" {_times(o.reset_early)}"))
+        parts.append(
+            "reset before any answer (RSTOS0)"
+            + ("" if o.reset_early == 1 else f" {_times(o.reset_early)}")
+        )
     return ", ".join(parts)
 
 
@@ -125,7 +153,11 @@ def _blocked_hint(o: Outcome, client: Endpoint, server: Endpoint, port: int) -> 
 
 
 def _matches(spec: str, ep: Endpoint) -> bool:
-    return spec == ANY or (spec == INVENTORY and ep.host is not None) or (ep.role is not None and spec == ep.role)
+    return (
+        spec == ANY
+        or (spec == INVENTORY and ep.host is not None)
+        or (ep.role is not None and spec == ep.role)
+    )
 
 
 def wanted_server_role(rule: Rule, client: Endpoint) -> str:
@@ -137,23 +169,35 @@ def wanted_server_role(rule: Rule, client: Endpoint) -> str:
 
 
 def _expected_server(rule: Rule, client: Endpoint, inventory: Inventory) -> str:
-    """"a VRA at dr": what the rule wanted at the other end."""
+    """ "a VRA at dr": what the rule wanted at the other end."""
     label = _a(role_label(wanted_server_role(rule, client)))
     if inventory.single_vcenter or rule.scope is Scope.ANY or client.site is None:
         return label
     if rule.scope is Scope.SAME_SITE:
         return f"{label} at {client.site}"
-    peers = sorted(s for s in inventory.sites if s != client.site and inventory.paired(client.site, s))
+    peers = sorted(
+        s for s in inventory.sites if s != client.site and inventory.paired(client.site, s)
+    )
     return f"{label} at {' or '.join(peers)}" if peers else f"{label} at a paired site"
 
 
 def _scope_phrase(rule: Rule) -> str:
-    return {Scope.SAME_SITE: "at the same site", Scope.PEER_SITE: "at a paired site", Scope.ANY: "anywhere"}[rule.scope]
+    return {
+        Scope.SAME_SITE: "at the same site",
+        Scope.PEER_SITE: "at a paired site",
+        Scope.ANY: "anywhere",
+    }[rule.scope]
 
 
 def flow_detail(
-    kind: FindingKind, rule: Rule | None, client: Endpoint, server: Endpoint, port: int, proto: str,
-    o: Outcome, inventory: Inventory,
+    kind: FindingKind,
+    rule: Rule | None,
+    client: Endpoint,
+    server: Endpoint,
+    port: int,
+    proto: str,
+    o: Outcome,
+    inventory: Inventory,
 ) -> str:
     from auditor.verdicts.kinds import FindingKind
 

@@ -18,7 +18,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from auditor.model import ANY, INVENTORY, Expect, Host, Inventory, Phase, Role, Rule, Scope, Severity
+from auditor.model import (
+    ANY,
+    INVENTORY,
+    Expect,
+    Host,
+    Inventory,
+    Phase,
+    Role,
+    Rule,
+    Scope,
+    Severity,
+)
 from auditor.tables import FLOW_COLUMNS, iso_utc
 from auditor.verdicts import detail as _detail
 from auditor.verdicts.kinds import CoverageStatus, FindingKind, Verdict
@@ -36,8 +47,14 @@ ZVM_PEER_RULE = "zvm-peer"
 # Per-flow verdict codes, in the SPEC's decision order.
 _V_OUT, _V_EXPECTED, _V_BLOCKED, _V_REVERSED, _V_MISDIRECTED, _V_UNEXPECTED = range(6)
 _VERDICT_BY_CODE = np.array(
-    [Verdict.OUT_OF_SCOPE.value, Verdict.EXPECTED.value, Verdict.BLOCKED.value, Verdict.REVERSED.value,
-     Verdict.MISDIRECTED.value, Verdict.UNEXPECTED.value],
+    [
+        Verdict.OUT_OF_SCOPE.value,
+        Verdict.EXPECTED.value,
+        Verdict.BLOCKED.value,
+        Verdict.REVERSED.value,
+        Verdict.MISDIRECTED.value,
+        Verdict.UNEXPECTED.value,
+    ],
     dtype=object,
 )
 
@@ -74,16 +91,31 @@ class Finding:
     rule_order: int = 1 << 30
 
     def sort_key(self) -> tuple:
-        return (self.severity.rank, self.kind.rank, self.rule_order, _endpoint_key(self.client),
-                _endpoint_key(self.server), self.port, self.proto)
+        return (
+            self.severity.rank,
+            self.kind.rank,
+            self.rule_order,
+            _endpoint_key(self.client),
+            _endpoint_key(self.server),
+            self.port,
+            self.proto,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind.value, "severity": self.severity.value, "rule": self.rule,
-            "client": self.client.to_dict(), "server": self.server.to_dict(),
-            "port": self.port, "proto": self.proto,
-            "flows": self.flows, "packets": self.packets, "bytes": self.bytes,
-            "first_seen": self.first_seen, "last_seen": self.last_seen, "detail": self.detail,
+            "kind": self.kind.value,
+            "severity": self.severity.value,
+            "rule": self.rule,
+            "client": self.client.to_dict(),
+            "server": self.server.to_dict(),
+            "port": self.port,
+            "proto": self.proto,
+            "flows": self.flows,
+            "packets": self.packets,
+            "bytes": self.bytes,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "detail": self.detail,
         }
 
 
@@ -103,7 +135,12 @@ class Coverage:
     rule_order: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "client": self.client, "server": self.server, "status": self.status.value}
+        return {
+            "rule": self.rule,
+            "client": self.client,
+            "server": self.server,
+            "status": self.status.value,
+        }
 
 
 @dataclass
@@ -160,8 +197,12 @@ class _Deployment:
             for j, b in enumerate(site_names):
                 self.paired[i, j] = a != b and inventory.paired(a, b)
         # Sentinel row at the end: index -1 gives "no host".
-        self.host_role = np.array([ROLE_CODE[h.role.value] for h in self.hosts] + [-1], dtype=np.int16)
-        self.host_site = np.array([self.site_code[h.site] for h in self.hosts] + [-1], dtype=np.int32)
+        self.host_role = np.array(
+            [ROLE_CODE[h.role.value] for h in self.hosts] + [-1], dtype=np.int16
+        )
+        self.host_site = np.array(
+            [self.site_code[h.site] for h in self.hosts] + [-1], dtype=np.int32
+        )
 
     def scope_ok(self, scope: Scope, site_a: np.ndarray, site_b: np.ndarray) -> np.ndarray:
         if scope is Scope.ANY:
@@ -213,14 +254,23 @@ def flows_to_verdicts(flow_table: Any, inventory: Inventory, rules: Sequence[Rul
     port = flows["server_port"].to_numpy().astype(np.int64)
     proto_text = flows["proto"].astype(str).to_numpy()
     proto = np.full(n, 2, dtype=np.int64)
-    for name, code in PROTO_CODE.items():
-        proto[proto_text == name] = code
+    for proto_name, proto_code in PROTO_CODE.items():
+        proto[proto_text == proto_name] = proto_code
 
     # Distinct (client host, server host, port, proto) combinations.
     h1 = len(dep.hosts) + 1
-    key = ((client_host.astype(np.int64) + 1) * h1 + (server_host.astype(np.int64) + 1)) * (65536 * 4) + port * 4 + proto
+    key = (
+        ((client_host.astype(np.int64) + 1) * h1 + (server_host.astype(np.int64) + 1)) * (65536 * 4)
+        + port * 4
+        + proto
+    )
     inverse, first = first_rows(key)
-    c_host, s_host, c_port, c_proto = client_host[first], server_host[first], port[first], proto[first]
+    c_host, s_host, c_port, c_proto = (
+        client_host[first],
+        server_host[first],
+        port[first],
+        proto[first],
+    )
     c_role, s_role = dep.host_role[c_host], dep.host_role[s_host]
     c_site, s_site = dep.host_site[c_host], dep.host_site[s_host]
 
@@ -269,15 +319,30 @@ def flows_to_verdicts(flow_table: Any, inventory: Inventory, rules: Sequence[Rul
     host_names = np.array([h.name for h in dep.hosts] + [None], dtype=object)
     judged = flows.copy(deep=False)  # copy-on-write: the caller's frame stays as it was
     # object dtype keeps None as None (pandas 3 would infer str and write NaN)
-    for col, values in (("verdict", _VERDICT_BY_CODE[code]), ("rule", rule_ids[rule_idx]),
-                        ("client_host", host_names[client_host]), ("server_host", host_names[server_host])):
+    for col, values in (
+        ("verdict", _VERDICT_BY_CODE[code]),
+        ("rule", rule_ids[rule_idx]),
+        ("client_host", host_names[client_host]),
+        ("server_host", host_names[server_host]),
+    ):
         judged[col] = pd.Series(values, index=judged.index, dtype=object)
 
-    findings = _flow_findings(judged, code, rule_idx, client_host, server_host, failed, dep, all_rules)
+    findings = _flow_findings(
+        judged, code, rule_idx, client_host, server_host, failed, dep, all_rules
+    )
 
     coverage, missing = _expectations(
-        flow_table, index, dep, all_rules, applied, code, rule_idx, client_host, server_host,
-        c_host, s_host,
+        flow_table,
+        index,
+        dep,
+        all_rules,
+        applied,
+        code,
+        rule_idx,
+        client_host,
+        server_host,
+        c_host,
+        s_host,
     )
     findings.extend(missing)
     findings.sort(key=Finding.sort_key)
@@ -287,12 +352,18 @@ def flows_to_verdicts(flow_table: Any, inventory: Inventory, rules: Sequence[Rul
     summary = {
         "flows": int(n),
         "out_of_scope": int(counts[_V_OUT]),
-        "verdicts": {v.value: int(counts[i]) for i, v in enumerate(Verdict) if v is not Verdict.OUT_OF_SCOPE},
+        "verdicts": {
+            v.value: int(counts[i]) for i, v in enumerate(Verdict) if v is not Verdict.OUT_OF_SCOPE
+        },
         "findings": {k.value: sum(1 for f in findings if f.kind is k) for k in FindingKind},
     }
     return Verdicts(
-        flows=judged, findings=findings, coverage=coverage,
-        rules=tuple(all_rules[i] for i in applied), single_vcenter=dep.single_vcenter, summary=summary,
+        flows=judged,
+        findings=findings,
+        coverage=coverage,
+        rules=tuple(all_rules[i] for i in applied),
+        single_vcenter=dep.single_vcenter,
+        summary=summary,
     )
 
 
@@ -306,15 +377,36 @@ def _host_endpoint(dep: _Deployment, host_idx: int, ip: str | None) -> Endpoint:
 
 
 def _flow_findings(
-    judged: pd.DataFrame, code: np.ndarray, rule_idx: np.ndarray, client_host: np.ndarray,
-    server_host: np.ndarray, failed: np.ndarray, dep: _Deployment, rules: tuple[Rule, ...],
+    judged: pd.DataFrame,
+    code: np.ndarray,
+    rule_idx: np.ndarray,
+    client_host: np.ndarray,
+    server_host: np.ndarray,
+    failed: np.ndarray,
+    dep: _Deployment,
+    rules: tuple[Rule, ...],
 ) -> list[Finding]:
     sel = np.isin(code, (_V_BLOCKED, _V_REVERSED, _V_MISDIRECTED, _V_UNEXPECTED))
     if not sel.any():
         return []
-    f = judged.loc[sel, ["client_ip", "server_ip", "server_port", "proto", "conn_state", "first_ts_ns",
-                         "last_ts_ns", "syn_count", "icmp_unreach", "icmp_type", "icmp_code", "icmp_reporter",
-                         "ip_version"]].copy()
+    f = judged.loc[
+        sel,
+        [
+            "client_ip",
+            "server_ip",
+            "server_port",
+            "proto",
+            "conn_state",
+            "first_ts_ns",
+            "last_ts_ns",
+            "syn_count",
+            "icmp_unreach",
+            "icmp_type",
+            "icmp_code",
+            "icmp_reporter",
+            "ip_version",
+        ],
+    ].copy()
     f["code"] = code[sel]
     f["rule_idx"] = rule_idx[sel]
     f["ch"] = client_host[sel]
@@ -339,23 +431,40 @@ def _flow_findings(
     f["n_failed"] = failed[sel].astype(np.int64)
     f["n_midstream"] = (state == "OTH").to_numpy().astype(np.int64)
     f = f.sort_values("first_ts_ns", kind="stable")
-    grouped = f.groupby(["code", "client_ip", "server_ip", "server_port", "proto"], sort=True, dropna=False)
+    grouped = f.groupby(
+        ["code", "client_ip", "server_ip", "server_port", "proto"], sort=True, dropna=False
+    )
     agg = grouped.agg(
-        flows=("first_ts_ns", "size"), packets=("packets", "sum"), bytes=("bytes", "sum"),
-        first=("first_ts_ns", "min"), last=("last_ts_ns", "max"), rule_idx=("rule_idx", "first"),
-        ch=("ch", "first"), sh=("sh", "first"), n_no_answer=("n_no_answer", "sum"),
-        syn_no_answer=("syn_no_answer", "sum"), n_rej=("n_rej", "sum"), n_rstos0=("n_rstos0", "sum"),
-        n_icmp=("n_icmp", "sum"), n_failed=("n_failed", "sum"), n_midstream=("n_midstream", "sum"),
-        na_first=("na_first", "min"), na_last=("na_last", "max"),
+        flows=("first_ts_ns", "size"),
+        packets=("packets", "sum"),
+        bytes=("bytes", "sum"),
+        first=("first_ts_ns", "min"),
+        last=("last_ts_ns", "max"),
+        rule_idx=("rule_idx", "first"),
+        ch=("ch", "first"),
+        sh=("sh", "first"),
+        n_no_answer=("n_no_answer", "sum"),
+        syn_no_answer=("syn_no_answer", "sum"),
+        n_rej=("n_rej", "sum"),
+        n_rstos0=("n_rstos0", "sum"),
+        n_icmp=("n_icmp", "sum"),
+        n_failed=("n_failed", "sum"),
+        n_midstream=("n_midstream", "sum"),
+        na_first=("na_first", "min"),
+        na_last=("na_last", "max"),
     )
     # The first ICMP error of each group (by time), for the detail.
-    icmp_rows = f[f["n_icmp"] > 0].groupby(["code", "client_ip", "server_ip", "server_port", "proto"], sort=False)
+    icmp_rows = f[f["n_icmp"] > 0].groupby(
+        ["code", "client_ip", "server_ip", "server_port", "proto"], sort=False
+    )
     icmp_first = icmp_rows[["icmp_type", "icmp_code", "icmp_reporter", "ip_version"]].first()
     icmp_info = icmp_first.to_dict("index") if len(icmp_first) else {}
 
     kinds = {
-        _V_BLOCKED: FindingKind.BLOCKED, _V_REVERSED: FindingKind.REVERSED,
-        _V_MISDIRECTED: FindingKind.MISDIRECTED, _V_UNEXPECTED: FindingKind.UNEXPECTED,
+        _V_BLOCKED: FindingKind.BLOCKED,
+        _V_REVERSED: FindingKind.REVERSED,
+        _V_MISDIRECTED: FindingKind.MISDIRECTED,
+        _V_UNEXPECTED: FindingKind.UNEXPECTED,
     }
     out: list[Finding] = []
     for keys, row in zip(agg.index, agg.itertuples(index=False)):
@@ -373,18 +482,38 @@ def _flow_findings(
             assert rule is not None
             severity = rule.severity
         outcome = _detail.Outcome(
-            flows=int(row.flows), first_ns=int(row.na_first), last_ns=int(row.na_last),
-            no_answer=int(row.n_no_answer), syns=int(row.syn_no_answer), rejected=int(row.n_rej),
-            reset_early=int(row.n_rstos0), icmp=int(row.n_icmp), midstream=int(row.n_midstream),
+            flows=int(row.flows),
+            first_ns=int(row.na_first),
+            last_ns=int(row.na_last),
+            no_answer=int(row.n_no_answer),
+            syns=int(row.syn_no_answer),
+            rejected=int(row.n_rej),
+            reset_early=int(row.n_rstos0),
+            icmp=int(row.n_icmp),
+            midstream=int(row.n_midstream),
             icmp_first=icmp_info.get(keys),
         )
-        text = _detail.flow_detail(kind, rule, client, server, int(server_port), str(proto), outcome, dep.inventory)
-        out.append(Finding(
-            kind=kind, severity=severity, rule=rule.id if rule else None, client=client, server=server,
-            port=int(server_port), proto=str(proto), flows=int(row.flows), packets=int(row.packets),
-            bytes=int(row.bytes), first_seen=iso_utc(int(row.first)), last_seen=iso_utc(int(row.last)),
-            detail=text, rule_order=ri if ri >= 0 else 1 << 30,
-        ))
+        text = _detail.flow_detail(
+            kind, rule, client, server, int(server_port), str(proto), outcome, dep.inventory
+        )
+        out.append(
+            Finding(
+                kind=kind,
+                severity=severity,
+                rule=rule.id if rule else None,
+                client=client,
+                server=server,
+                port=int(server_port),
+                proto=str(proto),
+                flows=int(row.flows),
+                packets=int(row.packets),
+                bytes=int(row.bytes),
+                first_seen=iso_utc(int(row.first)),
+                last_seen=iso_utc(int(row.last)),
+                detail=text,
+                rule_order=ri if ri >= 0 else 1 << 30,
+            )
+        )
     return out
 
 
@@ -404,9 +533,17 @@ def _pair_keys(ri: np.ndarray | int, a: np.ndarray, b: np.ndarray, h1: int) -> n
 
 
 def _expectations(
-    flow_table: Any, index: AddressIndex, dep: _Deployment, rules: tuple[Rule, ...], applied: list[int],
-    code: np.ndarray, rule_idx: np.ndarray, client_host: np.ndarray, server_host: np.ndarray,
-    c_host: np.ndarray, s_host: np.ndarray,
+    flow_table: Any,
+    index: AddressIndex,
+    dep: _Deployment,
+    rules: tuple[Rule, ...],
+    applied: list[int],
+    code: np.ndarray,
+    rule_idx: np.ndarray,
+    client_host: np.ndarray,
+    server_host: np.ndarray,
+    c_host: np.ndarray,
+    s_host: np.ndarray,
 ) -> tuple[list[Coverage], list[Finding]]:
     hosts = dep.hosts
     nh = len(hosts)
@@ -426,8 +563,12 @@ def _expectations(
     site_seen[dep.host_site[c_host[internal]]] = True
 
     both_in = (client_host >= 0) & (server_host >= 0)
-    met_keys = np.unique(_pair_keys(rule_idx, client_host, server_host, h1)[(code == _V_EXPECTED) & both_in])
-    blocked_keys = np.unique(_pair_keys(rule_idx, client_host, server_host, h1)[(code == _V_BLOCKED) & both_in])
+    met_keys = np.unique(
+        _pair_keys(rule_idx, client_host, server_host, h1)[(code == _V_EXPECTED) & both_in]
+    )
+    blocked_keys = np.unique(
+        _pair_keys(rule_idx, client_host, server_host, h1)[(code == _V_BLOCKED) & both_in]
+    )
 
     host_role = dep.host_role[:nh]
     host_site = dep.host_site[:nh]
@@ -441,7 +582,9 @@ def _expectations(
         # Eligible unordered pairs (a < b by index), never a host with itself.
         ok = _role_ok(r.client, host_role)[:, None] & _role_ok(r.server, host_role)[None, :]
         ok = ok | ok.T  # an expectation is an unordered pair
-        ok &= dep.scope_ok(r.scope, np.repeat(host_site, nh), np.tile(host_site, nh)).reshape(nh, nh)
+        ok &= dep.scope_ok(r.scope, np.repeat(host_site, nh), np.tile(host_site, nh)).reshape(
+            nh, nh
+        )
         ok &= ~np.eye(nh, dtype=bool)
         pa, pb = np.nonzero(np.triu(ok))
         if not len(pa):
@@ -454,14 +597,24 @@ def _expectations(
         if needs_site_view:
             observable &= site_seen[host_site[pa]]
         if r.expect is Expect.EACH:
-            for a, b, is_met, is_blocked, is_obs in zip(pa, pb, met, blocked, observable):
-                a, b = (int(a), int(b)) if names[a] <= names[b] else (int(b), int(a))
+            for x, y, is_met, is_blocked, is_obs in zip(pa, pb, met, blocked, observable):
+                a, b = (int(x), int(y)) if names[x] <= names[y] else (int(y), int(x))
                 status = _status(bool(is_met), bool(is_blocked), bool(is_obs))
-                coverage.append(Coverage(r.id, names[a], names[b], status, hosts[a].site, hosts[b].site, ri))
+                coverage.append(
+                    Coverage(r.id, names[a], names[b], status, hosts[a].site, hosts[b].site, ri)
+                )
                 if status is CoverageStatus.MISSING:
-                    ca = Endpoint(_host_ip_text(hosts[a]), names[a], hosts[a].role.value, hosts[a].site)
-                    cb = Endpoint(_host_ip_text(hosts[b]), names[b], hosts[b].role.value, hosts[b].site)
-                    missing.append(_missing_finding(r, ri, ca, cb, _detail.missing_each_detail(r, hosts[a], hosts[b])))
+                    ca = Endpoint(
+                        _host_ip_text(hosts[a]), names[a], hosts[a].role.value, hosts[a].site
+                    )
+                    cb = Endpoint(
+                        _host_ip_text(hosts[b]), names[b], hosts[b].role.value, hosts[b].site
+                    )
+                    missing.append(
+                        _missing_finding(
+                            r, ri, ca, cb, _detail.missing_each_detail(r, hosts[a], hosts[b])
+                        )
+                    )
             continue
         # `some`: one expectation per group of pairs.
         groups: dict[tuple[str, str], np.ndarray] = {}
@@ -476,14 +629,20 @@ def _expectations(
             for s1, s2 in sorted({(int(x), int(y)) for x, y in zip(lo, hi)}):
                 groups[(dep.site_names[s1], dep.site_names[s2])] = (lo == s1) & (hi == s2)
         for (site_a, site_b), members in groups.items():
-            status = _status(bool(met[members].any()), bool(blocked[members].any()), bool(observable[members].any()))
+            status = _status(
+                bool(met[members].any()),
+                bool(blocked[members].any()),
+                bool(observable[members].any()),
+            )
             coverage.append(Coverage(r.id, site_a, site_b, status, site_a, site_b, ri))
             if status is CoverageStatus.MISSING:
                 role_c = r.client if r.client in ROLE_CODE else None
                 role_s = r.server if r.server in ROLE_CODE else None
                 ca = Endpoint(None, None, role_c, site_a)
                 cb = Endpoint(None, None, role_s, site_b)
-                missing.append(_missing_finding(r, ri, ca, cb, _detail.missing_some_detail(r, site_a, site_b)))
+                missing.append(
+                    _missing_finding(r, ri, ca, cb, _detail.missing_some_detail(r, site_a, site_b))
+                )
     return coverage, missing
 
 
@@ -497,7 +656,18 @@ def _status(met: bool, blocked: bool, observable: bool) -> CoverageStatus:
 
 def _missing_finding(r: Rule, ri: int, client: Endpoint, server: Endpoint, text: str) -> Finding:
     return Finding(
-        kind=FindingKind.MISSING, severity=r.severity, rule=r.id, client=client, server=server,
-        port=r.port, proto=r.proto, flows=0, packets=0, bytes=0, first_seen=None, last_seen=None,
-        detail=text, rule_order=ri,
+        kind=FindingKind.MISSING,
+        severity=r.severity,
+        rule=r.id,
+        client=client,
+        server=server,
+        port=r.port,
+        proto=r.proto,
+        flows=0,
+        packets=0,
+        bytes=0,
+        first_seen=None,
+        last_seen=None,
+        detail=text,
+        rule_order=ri,
     )

@@ -53,7 +53,9 @@ class AddressIndex:
             entries = by_prefix[prefix]
             keys = np.array(list(entries), dtype=np.uint64).reshape(-1, 2)
             index = pd.MultiIndex.from_arrays([keys[:, 0], keys[:, 1]])
-            self._levels.append((*_masks(prefix), index, np.fromiter(entries.values(), dtype=np.int32)))
+            self._levels.append(
+                (*_masks(prefix), index, np.fromiter(entries.values(), dtype=np.int32))
+            )
 
     def lookup(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
         """Host index per address (int32, -1 outside the inventory)."""
@@ -85,7 +87,7 @@ class AddressIndex:
 def distinct_pairs(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes of the distinct (hi, lo) pairs and the first row of each, by
     hashing each half separately (no Python tuple per row)."""
-    code_hi, uniq_hi = pd.factorize(hi)
+    code_hi, _ = pd.factorize(hi)
     code_lo, uniq_lo = pd.factorize(lo)
     combined = code_hi.astype(np.int64) * max(len(uniq_lo), 1) + code_lo
     return first_rows(combined)

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from verdict_builders import bundled_rules, bundled_rulesets, flow, flow_table, healthy_two_site, inventory
+from verdict_builders import (
+    bundled_rules,
+    bundled_rulesets,
+    flow,
+    flow_table,
+    healthy_two_site,
+    inventory,
+)
 
 from auditor.report.json_report import verdicts_to_report
 from auditor.verdicts import flows_to_verdicts
@@ -17,7 +24,9 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / ".." / "shared" / "schema" /
 
 def schema() -> dict:
     if not SCHEMA_PATH.exists():
-        pytest.skip(f"shared schema not found at {SCHEMA_PATH} (needs ../shared beside the repository)")
+        pytest.skip(
+            f"shared schema not found at {SCHEMA_PATH} (needs ../shared beside the repository)"
+        )
     return json.loads(SCHEMA_PATH.read_text())
 
 
@@ -31,10 +40,18 @@ def validate(report: dict) -> None:
 
 
 CAPTURE = {
-    "path": "captures/site.pcapng", "sha256": "a" * 64, "format": "pcapng", "compression": None,
-    "link_types": ["EN10MB"], "packets": 120, "bytes": 54_000,
-    "first_ts": "2024-05-01T12:00:00.000000Z", "last_ts": "2024-05-01T12:05:00.000000Z",
-    "first_ts_ns": 1_714_564_800_000_000_000, "last_ts_ns": 1_714_565_100_000_000_000, "skipped_blocks": 0,
+    "path": "captures/site.pcapng",
+    "sha256": "a" * 64,
+    "format": "pcapng",
+    "compression": None,
+    "link_types": ["EN10MB"],
+    "packets": 120,
+    "bytes": 54_000,
+    "first_ts": "2024-05-01T12:00:00.000000Z",
+    "last_ts": "2024-05-01T12:05:00.000000Z",
+    "first_ts_ns": 1_714_564_800_000_000_000,
+    "last_ts_ns": 1_714_565_100_000_000_000,
+    "skipped_blocks": 0,
 }
 COUNTS = {"read": 120, "tcp": 100, "udp": 12, "icmp": 3, "non_ip": 5}
 
@@ -52,13 +69,31 @@ def troubled_rows() -> list:
     ]
 
 
-def make_report(rows=None, *, include_flows=False, inv=None, rules=None, captures=None, counts=None,
-                warnings=("captures/site.pcapng: byte 53980: record cut short",), generated_at=None, extra_seen=()):
+def make_report(
+    rows=None,
+    *,
+    include_flows=False,
+    inv=None,
+    rules=None,
+    captures=None,
+    counts=None,
+    warnings=("captures/site.pcapng: byte 53980: record cut short",),
+    generated_at=None,
+    extra_seen=(),
+):
     inv = inv or inventory()
-    verdicts = flows_to_verdicts(flow_table(troubled_rows() if rows is None else rows, list(extra_seen)), inv,
-                                 rules or bundled_rules())
+    verdicts = flows_to_verdicts(
+        flow_table(troubled_rows() if rows is None else rows, list(extra_seen)),
+        inv,
+        rules or bundled_rules(),
+    )
     return verdicts_to_report(
-        captures=captures or [CAPTURE], counts=COUNTS if counts is None else counts, warnings=list(warnings),
-        inventory=inv, rulesets=bundled_rulesets(), verdicts=verdicts, include_flows=include_flows,
+        captures=captures or [CAPTURE],
+        counts=COUNTS if counts is None else counts,
+        warnings=list(warnings),
+        inventory=inv,
+        rulesets=bundled_rulesets(),
+        verdicts=verdicts,
+        include_flows=include_flows,
         generated_at=generated_at,
     )

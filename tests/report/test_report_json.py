@@ -13,8 +13,13 @@ from auditor.report.json_report import exit_status, verdicts_to_report
 
 
 def test_every_kind_of_report_validates():
-    for report in (make_report(), make_report(include_flows=True), make_report(healthy_two_site()),
-                   make_report([], warnings=()), make_report(counts={})):
+    for report in (
+        make_report(),
+        make_report(include_flows=True),
+        make_report(healthy_two_site()),
+        make_report([], warnings=()),
+        make_report(counts={}),
+    ):
         validate(report)
 
 
@@ -23,13 +28,37 @@ def test_top_level_shape_and_inputs():
     assert r["schema"] == "zvr-audit/report/v1"
     assert r["tool"]["name"] == "zvr-audit" and r["tool"]["version"]
     (cap,) = r["inputs"]["captures"]
-    assert set(cap) == {"path", "sha256", "format", "compression", "link_types", "packets", "bytes", "first_ts",
-                        "last_ts"}  # the capture stage's extra keys are dropped
+    assert set(cap) == {
+        "path",
+        "sha256",
+        "format",
+        "compression",
+        "link_types",
+        "packets",
+        "bytes",
+        "first_ts",
+        "last_ts",
+    }  # the capture stage's extra keys are dropped
     assert cap["first_ts"] == "2024-05-01T12:00:00.000000Z"
-    assert r["inputs"]["inventory"]["path"] == "inventory.yaml" and len(r["inputs"]["inventory"]["sha256"]) == 64
-    assert [(x["ruleset"], x["version"]) for x in r["inputs"]["rules"]] == [("zvr-legacy", 1), ("infrastructure", 1)]
-    assert r["packets"] == {"read": 120, "tcp": 100, "udp": 12, "icmp": 3, "other_ip": 0, "non_ip": 5,
-                            "fragment": 0, "malformed": 0, "unsupported_link": 0}
+    assert (
+        r["inputs"]["inventory"]["path"] == "inventory.yaml"
+        and len(r["inputs"]["inventory"]["sha256"]) == 64
+    )
+    assert [(x["ruleset"], x["version"]) for x in r["inputs"]["rules"]] == [
+        ("zvr-legacy", 1),
+        ("infrastructure", 1),
+    ]
+    assert r["packets"] == {
+        "read": 120,
+        "tcp": 100,
+        "udp": 12,
+        "icmp": 3,
+        "other_ip": 0,
+        "non_ip": 5,
+        "fragment": 0,
+        "malformed": 0,
+        "unsupported_link": 0,
+    }
     assert r["warnings"] == ["captures/site.pcapng: byte 53980: record cut short"]
     assert "flows" not in r
 
@@ -46,8 +75,20 @@ def test_summary_counts_verdicts_and_findings():
     s = r["summary"]
     assert s["flows"] == len(healthy_two_site()) - 2 + 6
     assert s["out_of_scope"] == 1
-    assert s["verdicts"] == {"expected": 7, "blocked": 1, "reversed": 1, "misdirected": 1, "unexpected": 2}
-    assert s["findings"] == {"missing": 1, "blocked": 1, "reversed": 1, "misdirected": 1, "unexpected": 2}
+    assert s["verdicts"] == {
+        "expected": 7,
+        "blocked": 1,
+        "reversed": 1,
+        "misdirected": 1,
+        "unexpected": 2,
+    }
+    assert s["findings"] == {
+        "missing": 1,
+        "blocked": 1,
+        "reversed": 1,
+        "misdirected": 1,
+        "unexpected": 2,
+    }
     assert sum(s["findings"].values()) == len(r["findings"])
 
 
@@ -63,16 +104,33 @@ def test_findings_are_complete_and_most_severe_first():
         ("medium", "unexpected", None),
     ]
     blocked = r["findings"][1]
-    assert blocked["client"] == {"ip": "10.10.2.11", "host": "vra-prod-1", "role": "vra", "site": "prod"}
-    assert blocked["server"] == {"ip": "10.20.2.11", "host": "vra-dr-1", "role": "vra", "site": "dr"}
-    assert (blocked["port"], blocked["proto"], blocked["flows"], blocked["packets"], blocked["bytes"]) == (
-        4007, "tcp", 1, 3, 180)
+    assert blocked["client"] == {
+        "ip": "10.10.2.11",
+        "host": "vra-prod-1",
+        "role": "vra",
+        "site": "prod",
+    }
+    assert blocked["server"] == {
+        "ip": "10.20.2.11",
+        "host": "vra-dr-1",
+        "role": "vra",
+        "site": "dr",
+    }
+    assert (
+        blocked["port"],
+        blocked["proto"],
+        blocked["flows"],
+        blocked["packets"],
+        blocked["bytes"],
+    ) == (4007, "tcp", 1, 3, 180)
     assert blocked["first_seen"] == "2024-05-01T12:00:00.000000Z"
     assert blocked["last_seen"] == "2024-05-01T12:00:07.000000Z"
     unexpected = r["findings"][4:]
     # two inventory servers, ordered deterministically (client name, then address)
     assert [(f["client"]["host"], f["client"]["ip"], f["port"]) for f in unexpected] == [
-        (None, "10.99.0.7", 3389), ("zvm-dr", "10.20.0.10", 9999)]
+        (None, "10.99.0.7", 3389),
+        ("zvm-dr", "10.20.0.10", 9999),
+    ]
     assert all(f["detail"] for f in r["findings"])
 
 
@@ -89,19 +147,44 @@ def test_flows_only_with_include_flows_and_out_of_scope_included():
     r = make_report(include_flows=True)
     flows = r["flows"]
     assert len(flows) == r["summary"]["flows"]
-    assert list(flows[0]) == ["client_ip", "client_port", "server_ip", "server_port", "proto", "first_ts",
-                              "last_ts", "packets_c2s", "packets_s2c", "bytes_c2s", "bytes_s2c", "conn_state",
-                              "direction_certain", "verdict", "rule"]
+    assert list(flows[0]) == [
+        "client_ip",
+        "client_port",
+        "server_ip",
+        "server_port",
+        "proto",
+        "first_ts",
+        "last_ts",
+        "packets_c2s",
+        "packets_s2c",
+        "bytes_c2s",
+        "bytes_s2c",
+        "conn_state",
+        "direction_certain",
+        "verdict",
+        "rule",
+    ]
     oos = [f for f in flows if f["verdict"] == "out_of_scope"]
     assert len(oos) == 1 and oos[0]["rule"] is None and oos[0]["client_ip"] == "192.0.2.1"
-    assert {f["verdict"] for f in flows} == {"expected", "blocked", "reversed", "misdirected", "unexpected",
-                                             "out_of_scope"}
-    assert all(isinstance(f["client_port"], int) and isinstance(f["direction_certain"], bool) for f in flows)
+    assert {f["verdict"] for f in flows} == {
+        "expected",
+        "blocked",
+        "reversed",
+        "misdirected",
+        "unexpected",
+        "out_of_scope",
+    }
+    assert all(
+        isinstance(f["client_port"], int) and isinstance(f["direction_certain"], bool)
+        for f in flows
+    )
 
 
 def test_ipv6_addresses_are_canonical():
     hosts = TWO_SITES + [("zvm6", "zvm", "prod", "fd00:0:0:0::10")]
-    r = make_report(["fd00::99:50000 > fd00::10:3389 tcp SF"], inv=inventory(hosts), include_flows=True)
+    r = make_report(
+        ["fd00::99:50000 > fd00::10:3389 tcp SF"], inv=inventory(hosts), include_flows=True
+    )
     (f,) = [f for f in r["findings"] if f["kind"] == "unexpected"]
     assert f["server"]["ip"] == "fd00::10" and f["server"]["host"] == "zvm6"
     validate(r)
@@ -124,7 +207,8 @@ def test_report_is_deterministic(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "fail_on,expected", [("low", 1), ("medium", 1), ("high", 1), ("critical", 1)],
+    "fail_on,expected",
+    [("low", 1), ("medium", 1), ("high", 1), ("critical", 1)],
 )
 def test_exit_status_with_a_critical_finding(fail_on, expected):
     assert exit_status(make_report(), Severity(fail_on)) == expected

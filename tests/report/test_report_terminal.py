@@ -25,7 +25,12 @@ def test_layout_and_order():
     out = rendered(make_report(), color=False)
     lines = out.splitlines()
     assert lines[0] == "FAIL: 2 critical, 2 high, 2 medium findings"
-    assert out.index("Findings (6)") < out.index("Coverage") < out.index("Packets: 120 read") < out.index("Warnings")
+    assert (
+        out.index("Findings (6)")
+        < out.index("Coverage")
+        < out.index("Packets: 120 read")
+        < out.index("Warnings")
+    )
     # most severe first: the critical rows come before the high and medium ones
     assert out.index("critical") < out.index("high") < out.index("medium")
     assert "zvm-dr → zvm-prod:9081" in out  # missing zvm-peer, hosts in name order
@@ -39,17 +44,29 @@ def test_coverage_counts_and_names_what_is_not_met():
     out = rendered(make_report(), color=False, inventory=inventory())
     (row,) = [line for line in out.splitlines() if "zvm-peer" in line and "missing:" in line]
     assert "dr ↔ prod" in row and "missing: zvm-dr ↔ zvm-prod" in row
-    (row,) = [line for line in out.splitlines() if line.startswith("│ zvm-vcenter") and "│ prod " in line]
+    (row,) = [
+        line for line in out.splitlines() if line.startswith("│ zvm-vcenter") and "│ prod " in line
+    ]
     assert "│   1 │" in row  # one met pair at prod
-    (row,) = [line for line in out.splitlines() if "vra-control" in line and "blocked: dr ↔ prod" in line]
+    (row,) = [
+        line for line in out.splitlines() if "vra-control" in line and "blocked: dr ↔ prod" in line
+    ]
 
 
 def test_pass_line():
-    assert rendered(make_report(healthy_two_site()), color=False).splitlines()[0] == "PASS: no findings"
+    assert (
+        rendered(make_report(healthy_two_site()), color=False).splitlines()[0]
+        == "PASS: no findings"
+    )
     report = make_report(healthy_two_site() + ["10.10.0.10:50000 > 203.0.113.9:3389 tcp SF"])
-    assert verdict_line(report, "medium") == ("PASS: no findings at or above medium (1 low below it)", False)
+    assert verdict_line(report, "medium") == (
+        "PASS: no findings at or above medium (1 low below it)",
+        False,
+    )
     assert verdict_line(report, "low") == ("FAIL: 1 low finding", True)
-    assert rendered(report, color=False, fail_on="medium").startswith("PASS: no findings at or above medium")
+    assert rendered(report, color=False, fail_on="medium").startswith(
+        "PASS: no findings at or above medium"
+    )
 
 
 def test_colour_when_asked_and_not_otherwise(monkeypatch):
@@ -104,7 +121,10 @@ def test_rendering_to_a_terminal_with_no_color(monkeypatch):
 
 
 def test_input_strings_are_not_markup():
-    hosts = [("[bold red]evil[/]", "zvm", "prod", "10.10.0.10"), ("vc-prod", "vcenter", "prod", "10.10.0.5")]
+    hosts = [
+        ("[bold red]evil[/]", "zvm", "prod", "10.10.0.10"),
+        ("vc-prod", "vcenter", "prod", "10.10.0.5"),
+    ]
     inv = inventory(hosts, peers={})
     report = make_report(["10.10.0.5:50000 > 10.10.0.10:443 tcp SF"], inv=inv)
     out = rendered(report, color=True)

@@ -3,14 +3,24 @@ observability, single-vCenter relaxation."""
 
 from __future__ import annotations
 
-from verdict_builders import TWO_SITES, bundled_rules, flow, flow_table, healthy_two_site, inventory, rule
+from verdict_builders import (
+    TWO_SITES,
+    bundled_rules,
+    flow,
+    flow_table,
+    healthy_two_site,
+    inventory,
+    rule,
+)
 
 from auditor.model import Severity
 from auditor.verdicts import FindingKind, flows_to_verdicts
 
 
 def judge(rows, inv=None, rules=None, extra_seen=()):
-    return flows_to_verdicts(flow_table(rows, list(extra_seen)), inv or inventory(), rules or bundled_rules())
+    return flows_to_verdicts(
+        flow_table(rows, list(extra_seen)), inv or inventory(), rules or bundled_rules()
+    )
 
 
 def coverage(v):
@@ -43,7 +53,9 @@ def test_no_expectation_without_eligible_hosts():
     # no VBA, vCD or ZCM in the inventory: zvm-vba, zvm-vcd-amqp, zcm-zvm raise nothing;
     # optional and install-phase rules never do.
     rules = {c.rule for c in judge(healthy_two_site()).coverage}
-    assert rules.isdisjoint({"zvm-vba", "zvm-vcd-amqp", "zcm-zvm", "vra-install-ssh", "zvm-gui", "dns"})
+    assert rules.isdisjoint(
+        {"zvm-vba", "zvm-vcd-amqp", "zcm-zvm", "vra-install-ssh", "zvm-gui", "dns"}
+    )
 
 
 def test_missing_each_names_the_hosts_in_name_order():
@@ -52,10 +64,25 @@ def test_missing_each_names_the_hosts_in_name_order():
     assert coverage(v)[("zvm-peer", "zvm-dr", "zvm-prod")] == "missing"
     (f,) = missing(v)
     assert f.rule == "zvm-peer" and f.severity is Severity.CRITICAL
-    assert (f.client.host, f.client.ip, f.client.role, f.client.site) == ("zvm-dr", "10.20.0.10", "zvm", "dr")
+    assert (f.client.host, f.client.ip, f.client.role, f.client.site) == (
+        "zvm-dr",
+        "10.20.0.10",
+        "zvm",
+        "dr",
+    )
     assert (f.server.host, f.server.ip) == ("zvm-prod", "10.10.0.10")
-    assert (f.port, f.proto, f.flows, f.packets, f.bytes, f.first_seen, f.last_seen) == (9081, "tcp", 0, 0, 0, None, None)
-    assert f.detail.startswith("no 9081 flow between zvm-dr (ZVM, dr) and zvm-prod (ZVM, prod) although the capture saw both")
+    assert (f.port, f.proto, f.flows, f.packets, f.bytes, f.first_seen, f.last_seen) == (
+        9081,
+        "tcp",
+        0,
+        0,
+        0,
+        None,
+        None,
+    )
+    assert f.detail.startswith(
+        "no 9081 flow between zvm-dr (ZVM, dr) and zvm-prod (ZVM, prod) although the capture saw both"
+    )
 
 
 def test_missing_each_says_who_should_connect():
@@ -116,12 +143,16 @@ def test_capture_at_one_site_does_not_report_the_other_sites_internal_flows():
 
 def test_some_is_per_pair_of_paired_sites():
     hosts = TWO_SITES + [
-        ("vra-prod-2", "vra", "prod", "10.10.2.12"), ("vra-dr-2", "vra", "dr", "10.20.2.12"),
-        ("zvm-br", "zvm", "branch", "10.30.0.10"), ("vc-br", "vcenter", "branch", "10.30.0.5"),
+        ("vra-prod-2", "vra", "prod", "10.10.2.12"),
+        ("vra-dr-2", "vra", "dr", "10.20.2.12"),
+        ("zvm-br", "zvm", "branch", "10.30.0.10"),
+        ("vc-br", "vcenter", "branch", "10.30.0.5"),
         ("vra-br-1", "vra", "branch", "10.30.2.11"),
     ]
     inv = inventory(hosts, peers={"prod": ["dr", "branch"]})
-    rows = healthy_two_site() + ["10.10.2.12:50000 > 10.30.2.11:4007 tcp SF"]  # prod-branch 4007 only
+    rows = healthy_two_site() + [
+        "10.10.2.12:50000 > 10.30.2.11:4007 tcp SF"
+    ]  # prod-branch 4007 only
     v = judge(rows, inv)
     cov = coverage(v)
     assert cov[("vra-data", "dr", "prod")] == "met"  # one VRA pair is enough
@@ -129,7 +160,12 @@ def test_some_is_per_pair_of_paired_sites():
     assert cov[("vra-data", "branch", "prod")] == "missing"
     assert ("vra-data", "branch", "dr") not in cov  # dr and branch are not paired
     (f,) = [f for f in missing(v) if f.rule == "vra-data"]
-    assert (f.client.host, f.client.ip, f.client.site, f.client.role) == (None, None, "branch", "vra")
+    assert (f.client.host, f.client.ip, f.client.site, f.client.role) == (
+        None,
+        None,
+        "branch",
+        "vra",
+    )
     assert (f.server.host, f.server.ip, f.server.site) == (None, None, "prod")
     assert f.detail.startswith("no 4008 flow between any VRAs between branch and prod")
 
@@ -139,32 +175,43 @@ def test_some_same_site_is_per_site_and_any_is_deployment_wide():
         rule("esx-syslog", 514, "esxi", "vcenter", proto="udp", scope="same-site", expect="some"),
         rule("zvm-anything", 8443, "zvm", "vcenter", scope="any", expect="some"),
     ]
-    v = judge(healthy_two_site() + ["10.10.1.11:514 > 10.10.0.5:514 udp SF", "10.20.1.11:1 > 10.20.0.5:2 tcp SF"],
-              rules=rules)
+    v = judge(
+        healthy_two_site()
+        + ["10.10.1.11:514 > 10.10.0.5:514 udp SF", "10.20.1.11:1 > 10.20.0.5:2 tcp SF"],
+        rules=rules,
+    )
     cov = coverage(v)
     assert cov[("esx-syslog", "prod", "prod")] == "met"
     assert cov[("esx-syslog", "dr", "dr")] == "missing"
     assert cov[("zvm-anything", "*", "*")] == "missing"
-    f = [f for f in missing(v) if f.rule == "zvm-anything"][0]
+    f = next(f for f in missing(v) if f.rule == "zvm-anything")
     assert (f.client.site, f.server.site) == ("*", "*")
 
 
 def single_vcenter_inventory():
-    return inventory([
-        ("zvm-main", "zvm", "main", "10.10.0.10"), ("vc-main", "vcenter", "main", "10.10.0.5"),
-        ("vra-main-1", "vra", "main", "10.10.2.11"), ("zvm-branch", "zvm", "branch", "10.30.0.10"),
-        ("vra-branch-1", "vra", "branch", "10.30.2.11"),
-    ], peers={})
+    return inventory(
+        [
+            ("zvm-main", "zvm", "main", "10.10.0.10"),
+            ("vc-main", "vcenter", "main", "10.10.0.5"),
+            ("vra-main-1", "vra", "main", "10.10.2.11"),
+            ("zvm-branch", "zvm", "branch", "10.30.0.10"),
+            ("vra-branch-1", "vra", "branch", "10.30.2.11"),
+        ],
+        peers={},
+    )
 
 
 def test_single_vcenter_relaxes_scopes():
     inv = single_vcenter_inventory()
     assert inv.single_vcenter
-    v = judge([
-        "10.30.0.10:50000 > 10.10.0.5:443 tcp SF",  # branch ZVM to the one vCenter at main: same-site relaxed
-        "10.10.2.11:50000 > 10.30.2.11:4008 tcp SF",  # VRAs at unpaired sites: peer-site relaxed
-        "10.10.2.11:50001 > 10.10.2.12:4007 tcp SF",  # outside the inventory: still misdirected
-    ], inv)
+    v = judge(
+        [
+            "10.30.0.10:50000 > 10.10.0.5:443 tcp SF",  # branch ZVM to the one vCenter at main: same-site relaxed
+            "10.10.2.11:50000 > 10.30.2.11:4008 tcp SF",  # VRAs at unpaired sites: peer-site relaxed
+            "10.10.2.11:50001 > 10.10.2.12:4007 tcp SF",  # outside the inventory: still misdirected
+        ],
+        inv,
+    )
     assert list(v.flows["verdict"]) == ["expected", "expected", "misdirected"]
     cov = coverage(v)
     assert cov[("zvm-vcenter", "vc-main", "zvm-branch")] == "met"
@@ -183,7 +230,10 @@ def test_single_vcenter_has_no_zvm_peer():
 
 def test_bidirectional_expectation_met_from_either_side():
     rows = [r for r in healthy_two_site() if ":4009" not in r]
-    rows += ["10.10.2.11:50000 > 10.10.0.10:4009 tcp SF", "10.20.0.10:50000 > 10.20.2.11:4009 tcp SF"]
+    rows += [
+        "10.10.2.11:50000 > 10.10.0.10:4009 tcp SF",
+        "10.20.0.10:50000 > 10.20.2.11:4009 tcp SF",
+    ]
     cov = coverage(judge(rows))
     assert cov[("zvm-vra-checkpoints", "vra-prod-1", "zvm-prod")] == "met"
     assert cov[("zvm-vra-checkpoints", "vra-dr-1", "zvm-dr")] == "met"
