@@ -15,7 +15,7 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.utils import rdpcap
 
 from auditor.errors import UsageError
-from auditor.simulate import SCENARIOS, START_NS, simulate
+from auditor.simulate import SCENARIOS, START_NS, scenario_frames, simulate
 from auditor.simulate.deployment import single_vcenter, two_site
 from auditor.simulate.traffic import STALE_VRA_IP, UNKNOWN_RDP_IP
 
@@ -152,15 +152,18 @@ def test_checksums_and_lengths_are_valid(scenario_files):
 
 
 # ------------------------------------------------------------------ determinism, formats, errors
-def test_same_seed_same_bytes(tmp_path):
+def test_same_seed_same_bytes(scenario_files, tmp_path):
+    """Written again in both formats, the session's files come out identical;
+    another seed gives other ports and sequence numbers."""
     for suffix in (".pcap", ".pcapng"):
-        a, b = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
-        simulate("4008-refused", a, tmp_path / "a.yaml", seed=7)
-        simulate("4008-refused", b, tmp_path / "b.yaml", seed=7)
-        assert a.read_bytes() == b.read_bytes()
-    assert (tmp_path / "a.yaml").read_bytes() == (tmp_path / "b.yaml").read_bytes()
-    simulate("4008-refused", tmp_path / "c.pcap", None, seed=8)
-    assert (tmp_path / "c.pcap").read_bytes() != (tmp_path / "a.pcap").read_bytes()
+        first_cap, first_inv = scenario_files("4008-stale-vra", suffix)
+        again = tmp_path / f"again{suffix}"
+        simulate("4008-stale-vra", again, tmp_path / "again.yaml", seed=0)
+        assert again.read_bytes() == first_cap.read_bytes()
+        assert (tmp_path / "again.yaml").read_bytes() == first_inv.read_bytes()
+    _, seed0 = scenario_frames("4008-stale-vra", seed=0)
+    _, seed1 = scenario_frames("4008-stale-vra", seed=1)
+    assert [f.data for f in seed0] != [f.data for f in seed1]
 
 
 def test_pcap_and_pcapng_hold_the_same_packets(scenario_files):
