@@ -90,10 +90,18 @@ def load_rulesets(paths: list[str] | None, profile: str = DEFAULT_PROFILE) -> li
     problems = Problems()
     rulesets: list[RuleSet] = []
     first_seen: dict[str, tuple[str, int]] = {}  # rule id -> (file, line)
+    loaded: dict[str, str] = {}  # ruleset name -> file
     for path in files:
         ruleset = _load_file(path, problems)
         if ruleset is None:
             continue
+        if ruleset.ruleset in loaded:
+            problems.add(
+                ruleset.path, ruleset_line(ruleset),
+                f"ruleset '{ruleset.ruleset}' is already loaded from {loaded[ruleset.ruleset]}",
+            )
+        elif ruleset.ruleset:
+            loaded[ruleset.ruleset] = ruleset.path
         for rule in ruleset.rules:
             if rule.id in first_seen:
                 where, line = first_seen[rule.id]
@@ -105,6 +113,18 @@ def load_rulesets(paths: list[str] | None, profile: str = DEFAULT_PROFILE) -> li
         rulesets.append(ruleset)
     problems.raise_if_any(RulesError)
     return rulesets
+
+
+def ruleset_line(ruleset: RuleSet) -> int:
+    """Line of the `ruleset:` key (for messages about the whole file)."""
+    try:
+        with open(ruleset.path, encoding="utf-8-sig") as fh:
+            for number, line in enumerate(fh, start=1):
+                if line.startswith("ruleset:"):
+                    return number
+    except OSError:
+        pass
+    return 1
 
 
 def _load_file(path: str | Path, problems: Problems) -> RuleSet | None:

@@ -246,6 +246,10 @@ ERRORS = [
      "'ports' must be a mapping of rule id to port, found a list", 0),
     ("unknown-profile", "profile: zvr-legacyy\n" + HEAD + "  - {name: a, role: zvm, site: prod, ip: 10.0.0.1}\n", 1,
      "profile 'zvr-legacyy' is not a bundled rule set (bundled: zvr-legacy)", 0),
+    ("non-text-key", HEAD + "  - {name: a, role: zvm, site: prod, ip: 10.0.0.1, ~: x}\n", 5,
+     "host #1: a key must be text, found nothing", 0),
+    ("esxi-wrong-type", HEAD + "  - {name: v, role: vra, site: prod, ip: 10.0.0.1, esxi: [a]}\n", 5,
+     "host 'v': 'esxi' must be text, found a list", 0),
     ("duplicate-key", "sites: {prod: {}}\nsites: {dr: {}}\nhosts:\n  - {name: a, role: zvm, site: prod, ip: 10.0.0.1}\n",
      2, "inventory: duplicate key 'sites' (first on line 1)", 0),
     ("no-hosts", HEAD + "  []\n", 1, "no hosts; the audit needs at least one", 0),
@@ -351,6 +355,12 @@ def test_csv_too_many_fields(tmp_path):
 def test_csv_missing_field(tmp_path):
     path = write(tmp_path, "name,role,site,ip\na,zvm,p\n", "h.csv")
     assert str(load_error(path)) == f"{path}:2: host 'a': missing field 'ip'"
+
+
+def test_csv_not_valid(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text('name,role,site,ip\na,zvm,p,10.0.0.1\nb,zvm,p,"' + "1" * 200_000 + '"\n')
+    assert str(load_error(path)) == f"{path}:3: not valid CSV: field larger than field limit (131072)"
 
 
 def test_csv_empty(tmp_path):

@@ -227,6 +227,8 @@ FILE_ERRORS = [
      "'ruleset' must be a kebab-case name, found text 'My Rules'"),
     ("version", "ruleset: mine\nversion: one\nrules:\n", 2, "'version' must be a whole number from 1, found text 'one'"),
     ("missing-version", "ruleset: mine\nrules:\n", 1, "missing field 'version'"),
+    ("missing-ruleset", "version: 1\nrules:\n", 1, "missing field 'ruleset'"),
+    ("non-text-key", "ruleset: mine\nversion: 1\n[a]: 1\nrules:\n", 3, "rule file: a key must be text, found a list"),
     ("unknown-key", "ruleset: mine\nversion: 1\nrule: []\nrules:\n", 3,
      "unknown key 'rule' (expected: ruleset, version, rules)"),
     ("rules-type", "ruleset: mine\nversion: 1\nrules: dns\n", 3, "'rules' must be a list of rules, found text 'dns'"),
@@ -253,6 +255,35 @@ def test_duplicate_id_across_sets(tmp_path):
     bundled = bundled_paths()[0]
     line = next(i for i, ln in enumerate(bundled.read_text().splitlines(), 1) if ln.endswith("id: zvm-peer"))
     assert str(rules_error(path)) == f"{path}:4: rule 'zvm-peer': duplicate id (first at {bundled}:{line})"
+
+
+def test_same_ruleset_loaded_twice(tmp_path):
+    path = tmp_path / "again.yaml"
+    path.write_text("# a copy\nruleset: infrastructure\nversion: 1\nrules:\n")
+    bundled = bundled_paths()[1]
+    assert str(rules_error(path)) == f"{path}:2: ruleset 'infrastructure' is already loaded from {bundled}"
+
+
+def test_bundled_file_given_again_reports_the_ruleset_first():
+    bundled = bundled_paths()[0]
+    error = rules_error(bundled)
+    assert str(error) == f"{bundled}:4: ruleset 'zvr-legacy' is already loaded from {bundled}"
+    assert error.more == 17  # and every rule id again
+
+
+def test_hostile_rules_files_are_refused(tmp_path):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("rules: " + "[" * 100 + "]" * 100 + "\n")
+    assert str(rules_error(deep)) == f"{deep}:1: nesting deeper than 32 levels; refusing the file"
+    bomb = tmp_path / "bomb.yaml"
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    bomb.write_text("\n".join(lines) + "\nrules: *a8\n")
+    assert str(rules_error(bomb)) == f"{bomb}:5: aliases expand to more than 100000 values; refusing the file"
+    huge = tmp_path / "huge.yaml"
+    with open(huge, "wb") as fh:
+        fh.truncate(17 * 1024 * 1024)
+    assert str(rules_error(huge)) == f"{huge}: file is 17825792 bytes; refusing files over 16777216 bytes"
 
 
 def test_every_problem_is_counted(tmp_path):
