@@ -27,7 +27,6 @@ from .linktypes import linktype_name
 from .pcap import FILE_HEADER_BYTES, MAX_RECORD_BYTES, parse_file_header, record_fields, walk_pcap
 from .pcapng import PcapngState, block_fields, walk_pcapng_blocks
 from .source import (
-    DECOMPRESSION_ERRORS,
     HashingFile,
     decompressor,
     read_fully,
@@ -59,12 +58,7 @@ class _Window:
         want = max(self.block_bytes, need - keep)
         new = np.empty(keep + want + _PAD, np.uint8)
         new[:keep] = self.arr[self.start : self.end]
-        got = 0
-        try:
-            got = read_fully(self.stream, memoryview(new)[keep : keep + want])
-        except DECOMPRESSION_ERRORS as e:  # damaged or cut-short compressed data
-            self.error = str(e) or type(e).__name__
-            got = 0
+        got, self.error = read_fully(self.stream, memoryview(new)[keep : keep + want])
         new[keep + got :] = 0
         self.base += self.start
         self.arr, self.start, self.end = new, 0, keep + got

@@ -107,15 +107,28 @@ def decompressor(fileobj: Any, compression: str | None, path: str) -> Any:
     return zstandard.ZstdDecompressor().stream_reader(fileobj, read_across_frames=True)
 
 
-def read_fully(stream: Any, view: memoryview) -> int:
-    """Fill ``view`` as far as the stream allows (decompressors return short reads)."""
+def read_fully(stream: Any, view: memoryview) -> tuple[int, str | None]:
+    """Fill ``view`` as far as the stream allows (decompressors return short
+    reads). Returns (bytes read, why decompression stopped early or None):
+    what a damaged compressed stream gave before failing is still used."""
     got = 0
+    # Decompressors: one raw read at a time (read1), so the bytes before a
+    # failure are not lost inside a buffered read.
+    read1 = None if isinstance(stream, HashingFile) else getattr(stream, "read1", None)
     while got < len(view):
-        n = stream.readinto(view[got:])
+        try:
+            if read1 is not None:
+                data = read1(min(len(view) - got, 1 << 20))
+                n = len(data)
+                view[got : got + n] = data
+            else:
+                n = stream.readinto(view[got:])
+        except DECOMPRESSION_ERRORS as e:
+            return got, str(e) or type(e).__name__
         if not n:
             break
         got += n
-    return got
+    return got, None
 
 
 def describe_head(head: bytes) -> str:
