@@ -17,8 +17,9 @@ import base64
 import datetime as _dt
 import hashlib
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
@@ -96,7 +97,7 @@ def _duration(seconds: float) -> str:
     seconds = max(0.0, seconds)
     if seconds < 60:
         return f"{seconds:.1f} s"
-    minutes, s = divmod(int(round(seconds)), 60)
+    minutes, s = divmod(round(seconds), 60)
     hours, m = divmod(minutes, 60)
     days, h = divmod(hours, 24)
     if days:
@@ -258,7 +259,7 @@ def _coverage(report: dict, inventory: Any, rules_by_id: dict[str, Any]) -> dict
     totals: Counter = Counter(cov.get("status") for cov in entries)
     for rid, cells in rows.items():
         rule = rules_by_id.get(rid)
-        row_cells = []
+        row_cells: list[dict | None] = []
         for col in columns:
             counts = cells.get(col)
             if not counts:
@@ -284,10 +285,15 @@ def _coverage(report: dict, inventory: Any, rules_by_id: dict[str, Any]) -> dict
 
 
 def _capture_window(report: dict) -> dict:
-    firsts = [(_parse_ts(c.get("first_ts")), c.get("first_ts")) for c in report["inputs"]["captures"]]
-    lasts = [(_parse_ts(c.get("last_ts")), c.get("last_ts")) for c in report["inputs"]["captures"]]
-    firsts = [t for t in firsts if t[0] is not None]
-    lasts = [t for t in lasts if t[0] is not None]
+    def stamps(field: str) -> list[tuple[_dt.datetime, str]]:
+        out = []
+        for c in report["inputs"]["captures"]:
+            t = _parse_ts(c.get(field))
+            if t is not None:
+                out.append((t, c[field]))
+        return out
+
+    firsts, lasts = stamps("first_ts"), stamps("last_ts")
     if not firsts or not lasts:
         return {"first": None, "last": None, "duration": None}
     first = min(firsts)
@@ -327,12 +333,10 @@ def _accounting(report: dict) -> dict:
 
     packets = report.get("packets") or {}
     read = int(packets.get("read") or 0)
-    rows = []
-    for key in BUCKET_KEYS:
-        n = int(packets.get(key) or 0)
-        rows.append({"bucket": key.replace("_", "-"), "packets": n, "doc": BUCKET_DOCS.get(key, ""),
-                     "share": (100.0 * n / read) if read else 0.0})
-    total = sum(r["packets"] for r in rows)
+    counts = [int(packets.get(key) or 0) for key in BUCKET_KEYS]
+    rows = [{"bucket": key.replace("_", "-"), "packets": n, "doc": BUCKET_DOCS.get(key, ""),
+             "share": (100.0 * n / read) if read else 0.0} for key, n in zip(BUCKET_KEYS, counts)]
+    total = sum(counts)
     return {"read": read, "rows": rows, "sums": total == read, "sum": total}
 
 

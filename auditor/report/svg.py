@@ -13,8 +13,9 @@ import datetime as _dt
 import ipaddress
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from markupsafe import Markup, escape
 
@@ -459,9 +460,10 @@ def _layout(g: _Graph) -> tuple[float, float]:
             y_end = top
             if c == "inner":
                 for role in INNER_ROLES:
-                    node = g.nodes.get((site, role))
-                    if node is None:
+                    inner = g.nodes.get((site, role))
+                    if inner is None:
                         continue
+                    node = inner
                     node.x, node.y, node.column = x, inner_y[role], len(col_x) - 1
                     y_end = max(y_end, node.y + node.h + self_loop_h(node.key))
             else:
@@ -626,7 +628,7 @@ def _geometry(g: _Graph, bundle: _Bundle) -> tuple[str, list[Point], tuple[float
 
 
 def _draw_node(node: _Node) -> Markup:
-    site, role = node.key
+    role = node.key[1]
     is_outside = node.key == OUTSIDE
     title = "Not in inventory" if is_outside else ROLE_TITLES.get(role, role)
     n = len(node.hosts)
@@ -706,12 +708,10 @@ def deployment_picture(report: dict, inventory: Any = None, rules: Sequence[Any]
         aria_label="Deployment picture: sites, hosts grouped by role, and rule edges coloured by status",
         font_family=FONT,
     )
-    edges = []
-    for bundle in g.bundles.values():
-        for m in bundle.ordered():
-            edges.append({"src": m.src, "dst": m.dst, "port": m.port, "name": m.name,
-                          "status": m.status, "parts": m.parts()})
-    edges.sort(key=lambda e: (STATUS_ORDER.index(e["status"]), _natural_key(e["port"] or ""), e["name"]))
+    members = sorted((m for b in g.bundles.values() for m in b.members.values()),
+                     key=lambda m: (STATUS_ORDER.index(m.status), _natural_key(m.port), m.name))
+    edges = [{"src": m.src, "dst": m.dst, "port": m.port, "name": m.name, "status": m.status,
+              "parts": m.parts()} for m in members]
     return Picture(svg_text, edges)
 
 
@@ -856,7 +856,7 @@ def traffic_chart(activity: Any, bin_ns: int | None = None, top_rules: int = 6) 
     lx = PL
     for verdict, arr in series.items():
         colour = VERDICT_COLOURS.get(verdict, "#495057")
-        label = f"{verdict.replace('_', ' ')} · {int(round(arr.sum() * secs)):,} pkts"
+        label = f"{verdict.replace('_', ' ')} · {round(arr.sum() * secs):,} pkts"
         parts.append(_el("rect", x=lx, y=10, width=14, height=4, rx=1, fill=colour))
         parts.append(_text(lx + 19, 16, label, class_="legend"))
         lx += _text_w(label, 11) + 38

@@ -227,8 +227,8 @@ def make_scenario(vras_per_site: int = 20, evil: bool = False, include_flows: bo
         },
         "packets": {"read": sum(packets.values()), **packets},
         "warnings": (["<script>alert(3)</script>: byte 1234: record cut short"] if evil else
-                     ["captures/prod-dr-span-2024-05-01.pcapng.gz: byte 431977000: record cut short "
-                      "by the end of the file; audited up to there"]),
+                     [("captures/prod-dr-span-2024-05-01.pcapng.gz: byte 431977000: record cut short "
+                       "by the end of the file; audited up to there")]),
         "summary": {
             "flows": len(flows), "out_of_scope": sum(f["verdict"] == "out_of_scope" for f in flows),
             "verdicts": verdict_counts,

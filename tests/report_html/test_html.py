@@ -73,7 +73,7 @@ def _render(sc, **kw) -> str:
 
 
 def _svg(doc: str, cls: str) -> ET.Element:
-    m = re.search(r'<svg[^>]*class="%s".*?</svg>' % cls, doc, re.S)
+    m = re.search(rf'<svg[^>]*class="{cls}".*?</svg>', doc, re.DOTALL)
     assert m, f"no <svg class={cls}>"
     return ET.fromstring(m.group(0))  # well-formed XML, or this raises
 
@@ -354,7 +354,7 @@ def test_any_input_string_round_trips_as_text(host, site, detail):
     for s in (host, detail):
         # HTML folds CR/CRLF into LF when parsing; compare as a browser would.
         assert s.replace("\r\n", "\n").replace("\r", "\n") in text.replace("\r\n", "\n").replace("\r", "\n")
-    ET.fromstring(re.search(r'<svg[^>]*class="deployment".*?</svg>', doc, re.S).group(0))
+    ET.fromstring(re.search(r'<svg[^>]*class="deployment".*?</svg>', doc, re.DOTALL).group(0))
 
 
 def test_without_inventory_or_rules_it_still_renders(scenario):
