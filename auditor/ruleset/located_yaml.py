@@ -32,8 +32,9 @@ TAG_STR = "tag:yaml.org,2002:str"
 TAG_NULL = "tag:yaml.org,2002:null"
 TAG_INT = "tag:yaml.org,2002:int"
 TAG_BOOL = "tag:yaml.org,2002:bool"
+TAG_MERGE = "tag:yaml.org,2002:merge"
 _SAFE_TAGS = frozenset(
-    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "merge")
 ) | {"!"}  # "!" is the non-specific tag of a quoted scalar in some emitters
 
 
@@ -197,10 +198,21 @@ class Located:
 
     def items(self, problems: Problems, where: str) -> Iterator[tuple[str, Located]]:
         """Key/value pairs of a mapping; duplicate and non-text keys are
-        problems (PyYAML would silently keep the last)."""
+        problems (PyYAML would silently keep the last). Merge keys
+        (``<<: *defaults``) supply the keys the mapping does not set itself."""
         seen: dict[str, int] = {}
+        merged: list[Located] = []
         for key_node, value_node in self.node.value:
             key = Located(key_node, self.path)
+            if key_node.tag == TAG_MERGE:
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for source in sources:
+                    located = Located(source, self.path)
+                    if located.kind != "a mapping":
+                        problems.add(self.path, key.line, f"{where}: '<<' merges a mapping, found {located.kind}")
+                    else:
+                        merged.append(located)
+                continue
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == TAG_NULL:
                 problems.add(self.path, key.line, f"{where}: a key must be text, found {key.kind}")
                 continue
@@ -212,6 +224,11 @@ class Located:
                 continue
             seen[name] = key.line
             yield name, Located(value_node, self.path)
+        for source in merged:  # earlier sources win, as in YAML 1.1
+            for name, value in source.items(problems, where):
+                if name not in seen:
+                    seen[name] = value.line
+                    yield name, value
 
     def elements(self) -> list[Located]:
         return [Located(n, self.path) for n in self.node.value]

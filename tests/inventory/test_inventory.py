@@ -125,6 +125,22 @@ def test_overlapping_blocks_are_allowed(tmp_path):
     assert len(inv.hosts) == 3
 
 
+def test_merge_keys_fill_in_defaults(tmp_path):
+    text = """\
+    sites: {prod: {}, dr: {}}
+    hosts:
+      - &vra {name: vra-1, role: vra, site: prod, ip: 10.0.2.1}
+      - {<<: *vra, name: vra-2, ip: 10.0.2.2}
+      - {<<: [*vra], name: vra-3, site: dr, ip: 10.1.2.3}
+    """
+    inv = load_inventory(write(tmp_path, text))
+    assert [(h.name, h.role.value, h.site, str(h.networks[0])) for h in inv.hosts] == [
+        ("vra-1", "vra", "prod", "10.0.2.1/32"),
+        ("vra-2", "vra", "prod", "10.0.2.2/32"),
+        ("vra-3", "vra", "dr", "10.1.2.3/32"),
+    ]
+
+
 def test_two_vcenters_is_not_single_vcenter(tmp_path):
     text = HEAD + """\
   - {name: vc-a, role: vcenter, site: prod, ip: 10.0.0.5}
@@ -250,6 +266,8 @@ ERRORS = [
      "host #1: a key must be text, found nothing", 0),
     ("esxi-wrong-type", HEAD + "  - {name: v, role: vra, site: prod, ip: 10.0.0.1, esxi: [a]}\n", 5,
      "host 'v': 'esxi' must be text, found a list", 0),
+    ("merge-non-mapping", HEAD + "  - {<<: 5, name: a, role: zvm, site: prod, ip: 10.0.0.1}\n", 5,
+     "host #1: '<<' merges a mapping, found number '5'", 0),
     ("duplicate-key", "sites: {prod: {}}\nsites: {dr: {}}\nhosts:\n  - {name: a, role: zvm, site: prod, ip: 10.0.0.1}\n",
      2, "inventory: duplicate key 'sites' (first on line 1)", 0),
     ("no-hosts", HEAD + "  []\n", 1, "no hosts; the audit needs at least one", 0),
