@@ -882,14 +882,23 @@ def traffic_chart(activity: Any, bin_ns: int | None = None, top_rules: int = 6) 
                 parts.append(_el("line", x1=tick_x(t), x2=tick_x(t), y1=base - SPARK, y2=base,
                                  class_="grid-v"))
             parts.append(_el("line", x1=PL, x2=W - PR, y1=base, y2=base, class_="grid"))
-            # Loudest verdict as a filled area, others as lines on top.
+            # Loudest verdict as a filled area; the others as bars in the
+            # bins where they happened (a line along zero would hide the axis).
             for k, (verdict, arr) in enumerate(sorted(by_v.items(), key=lambda kv: -kv[1].sum())):
                 colour = VERDICT_COLOURS.get(verdict, "#495057")
-                path = step_path(base - SPARK * np.minimum(arr / row_peak, 1.0))
+                heights = SPARK * np.minimum(arr / row_peak, 1.0)
                 if k == 0:
+                    path = step_path(base - heights)
                     parts.append(_el("path", d=path + f" V{base:.1f} H{xpos(0):.1f} Z", fill=colour,
                                      fill_opacity=0.16, stroke="none"))
-                parts.append(_el("path", d=path, fill="none", stroke=colour, stroke_width=1.5))
+                    parts.append(_el("path", d=path, fill="none", stroke=colour, stroke_width=1.5))
+                    continue
+                bar_w = max(plot_w / n, 1.5)
+                bars = [_el("rect", x=xpos(int(i)), y=base - max(float(heights[i]), 3.0), width=bar_w,
+                            height=max(float(heights[i]), 3.0))
+                        for i in np.flatnonzero(arr)]
+                if bars:
+                    parts.append(_el("g", *bars, fill=colour, class_=f"bars v-{verdict}"))
             y += ROW
         height = y + 8
     return _el(
