@@ -22,7 +22,9 @@ from .traffic import Plan, Traffic
 from .wire import Frame
 
 # 2026-01-15T02:00:00Z: a night-time capture window, fixed for determinism.
-START_NS = int(_dt.datetime(2026, 1, 15, 2, 0, 0, tzinfo=_dt.timezone.utc).timestamp()) * 1_000_000_000
+START_NS = (
+    int(_dt.datetime(2026, 1, 15, 2, 0, 0, tzinfo=_dt.timezone.utc).timestamp()) * 1_000_000_000
+)
 
 
 @dataclass(frozen=True)
@@ -36,28 +38,86 @@ class Scenario:
 HEALTHY = Plan()
 
 
-def _s(name: str, description: str, plan: Plan = HEALTHY, deployment: Callable[[], Deployment] = two_site) -> tuple[str, Scenario]:
+def _s(
+    name: str,
+    description: str,
+    plan: Plan = HEALTHY,
+    deployment: Callable[[], Deployment] = two_site,
+) -> tuple[str, Scenario]:
     return name, Scenario(name, description, deployment, plan)
 
 
 SCENARIOS: dict[str, Scenario] = dict(
     [
         _s("healthy-two-site", "Two paired sites, every expected ZVR flow present: no findings."),
-        _s("4008-blocked-drop", "4008 between the sites' VRAs silently dropped: SYNs retried, never answered.", Plan(vra_data="drop")),
-        _s("4008-refused", "4008 to the recovery VRAs refused: every SYN answered by RST-ACK.", Plan(vra_data="refuse")),
-        _s("4008-icmp-prohibited", "4008 to the recovery VRAs rejected by a firewall with ICMP admin-prohibited.", Plan(vra_data="prohibited")),
-        _s("4008-stale-vra", "The first protected VRA sends 4008 to the recovery VRA's old address, not in the inventory.", Plan(stale_vra=True)),
-        _s("9081-missing", "No 9081 between the two ZVMs at all (sites not talking).", Plan(zvm_peer="missing")),
-        _s("9081-blocked", "9081 between the two ZVMs dropped in both directions.", Plan(zvm_peer="drop")),
-        _s("vcenter-reversed", "The protected vCenter opens 443 to its ZVM (besides the ZVM's own 443 to it).", Plan(vcenter_reversed=True)),
-        _s("rdp-unknown", "RDP (3389) to the protected ZVM from a workstation outside the inventory.", Plan(rdp_unknown=True)),
-        _s("vba-missing", "The recovery ZVM never talks to its VBA on 4006.", Plan(vba_silent_site="dr")),
-        _s("single-vcenter", "One vCenter, ZVR installed once, VRAs at a main and a branch location: no findings.", HEALTHY, single_vcenter),
-        _s("one-site-capture", "Healthy deployment captured at prod only: prod's flows plus the cross-site ones.", Plan(capture_site="prod")),
+        _s(
+            "4008-blocked-drop",
+            "4008 between the sites' VRAs silently dropped: SYNs retried, never answered.",
+            Plan(vra_data="drop"),
+        ),
+        _s(
+            "4008-refused",
+            "4008 to the recovery VRAs refused: every SYN answered by RST-ACK.",
+            Plan(vra_data="refuse"),
+        ),
+        _s(
+            "4008-icmp-prohibited",
+            "4008 to the recovery VRAs rejected by a firewall with ICMP admin-prohibited.",
+            Plan(vra_data="prohibited"),
+        ),
+        _s(
+            "4008-stale-vra",
+            "The first protected VRA sends 4008 to the recovery VRA's old address, not in the inventory.",
+            Plan(stale_vra=True),
+        ),
+        _s(
+            "9081-missing",
+            "No 9081 between the two ZVMs at all (sites not talking).",
+            Plan(zvm_peer="missing"),
+        ),
+        _s(
+            "9081-blocked",
+            "9081 between the two ZVMs dropped in both directions.",
+            Plan(zvm_peer="drop"),
+        ),
+        _s(
+            "vcenter-reversed",
+            "The protected vCenter opens 443 to its ZVM (besides the ZVM's own 443 to it).",
+            Plan(vcenter_reversed=True),
+        ),
+        _s(
+            "rdp-unknown",
+            "RDP (3389) to the protected ZVM from a workstation outside the inventory.",
+            Plan(rdp_unknown=True),
+        ),
+        _s(
+            "vba-missing",
+            "The recovery ZVM never talks to its VBA on 4006.",
+            Plan(vba_silent_site="dr"),
+        ),
+        _s(
+            "single-vcenter",
+            "One vCenter, ZVR installed once, VRAs at a main and a branch location: no findings.",
+            HEALTHY,
+            single_vcenter,
+        ),
+        _s(
+            "one-site-capture",
+            "Healthy deployment captured at prod only: prod's flows plus the cross-site ones.",
+            Plan(capture_site="prod"),
+        ),
         _s(
             "demo",
             "The bundled demo: stale 4008 address, 9081 blocked, vCenter reversed, RDP from an unknown host, a silent VBA.",
-            Plan(duration_s=180, bulk_segments=6, stale_vra=True, zvm_peer="drop", vcenter_reversed=True, rdp_unknown=True, vba_silent_site="dr"),
+            Plan(
+                duration_s=150,
+                bulk_segments=4,
+                stale_vra=True,
+                zvm_peer="drop",
+                vcenter_reversed=True,
+                rdp_unknown=True,
+                vba_silent_site="dr",
+            ),
         ),
     ]
 )

@@ -76,7 +76,9 @@ class Deployment:
         ]
         for site in self.sites:
             peers = self.peers.get(site)
-            lines.append(f"  {site}: {{peers: [{', '.join(peers)}]}}" if peers else f"  {site}: {{}}")
+            lines.append(
+                f"  {site}: {{peers: [{', '.join(peers)}]}}" if peers else f"  {site}: {{}}"
+            )
         lines.append("hosts:")
         width = max(len(h.name) for h in self.hosts) + 1
         rwidth = max(len(h.role) for h in self.hosts) + 1
@@ -95,7 +97,9 @@ class Deployment:
         return "\n".join(lines) + "\n"
 
 
-def _site_hosts(site: str, p: str, vba: bool = True, zvm: bool = True, vcenter: bool = True) -> list[SimHost]:
+def _site_hosts(
+    site: str, p: str, vba: bool = True, zvm: bool = True, vcenter: bool = True
+) -> list[SimHost]:
     hosts = []
     if zvm:
         hosts.append(SimHost(f"zvm-{site}", "zvm", site, p + "0.10", windows=True))
@@ -106,7 +110,9 @@ def _site_hosts(site: str, p: str, vba: bool = True, zvm: bool = True, vcenter: 
     for i in (1, 2):
         hosts.append(SimHost(f"esx-{site}-{i}", "esxi", site, f"{p}1.{10 + i}"))
     for i in (1, 2):
-        hosts.append(SimHost(f"vra-{site}-{i}", "vra", site, f"{p}2.{10 + i}", esxi=f"esx-{site}-{i}"))
+        hosts.append(
+            SimHost(f"vra-{site}-{i}", "vra", site, f"{p}2.{10 + i}", esxi=f"esx-{site}-{i}")
+        )
     return hosts
 
 
@@ -129,7 +135,9 @@ def single_vcenter() -> Deployment:
     """acme-branch: ZVR installed once, against one vCenter at `main`; the
     `branch` office's ESXi hosts and VRAs are managed from there (SPEC
     section 3: the sites are locations)."""
-    hosts = _site_hosts("main", "10.10.") + _site_hosts("branch", "10.30.", vba=False, zvm=False, vcenter=False)
+    hosts = _site_hosts("main", "10.10.") + _site_hosts(
+        "branch", "10.30.", vba=False, zvm=False, vcenter=False
+    )
     hosts.append(SimHost("admins", "client", "main", "10.10.9.0/24"))
     return Deployment(
         name="acme-branch",

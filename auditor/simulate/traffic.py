@@ -81,7 +81,9 @@ class Traffic:
         c_ip = client.addr if isinstance(client, SimHost) else client
         s_ip = server.addr if isinstance(server, SimHost) else server
         windows = client.windows if isinstance(client, SimHost) else True
-        return TcpConn(self.wire, c_ip, s_ip, self.port(c_ip, windows), dport, self.rtt(client, server))
+        return TcpConn(
+            self.wire, c_ip, s_ip, self.port(c_ip, windows), dport, self.rtt(client, server)
+        )
 
     def jitter(self, ns: int) -> int:
         return self.rng.randrange(0, max(1, ns))
@@ -134,7 +136,9 @@ class Traffic:
             self.rdp(UNKNOWN_RDP_IP, dep.the("zvm", dep.sites[0]))
         if plan.capture_site is not None:
             prefix = dep.prefix[plan.capture_site]
-            self.wire.frames = [f for f in self.wire.frames if f.src.startswith(prefix) or f.dst.startswith(prefix)]
+            self.wire.frames = [
+                f for f in self.wire.frames if f.src.startswith(prefix) or f.dst.startswith(prefix)
+            ]
         return self.wire
 
     def vra_pairs(self) -> list[tuple[SimHost, SimHost]]:
@@ -169,10 +173,20 @@ class Traffic:
             w.arp(self.t0 + self.jitter(20 * SEC), h.addr, dep.gateway(h.site))
         admins = dep.one("client")
         if admins is not None:
-            w.dns_lookup(self.t0 + self.jitter(5 * SEC), admins.addr, dep.dns_server(admins.site), f"zvm-{admins.site}.{dep.domain}", dep.the("zvm", admins.site).addr)
+            w.dns_lookup(
+                self.t0 + self.jitter(5 * SEC),
+                admins.addr,
+                dep.dns_server(admins.site),
+                f"zvm-{admins.site}.{dep.domain}",
+                dep.the("zvm", admins.site).addr,
+            )
 
     def peers_of(self, h: SimHost) -> list[SimHost]:
-        same = [x for x in self.dep.hosts if x.site == h.site and x is not h and x.role in ("zvm", "vcenter", "vra", "vba")]
+        same = [
+            x
+            for x in self.dep.hosts
+            if x.site == h.site and x is not h and x.role in ("zvm", "vcenter", "vra", "vba")
+        ]
         return same or [h]
 
     # -- the zvr-legacy flows (SPEC section 4) ------------------------------------------
@@ -184,7 +198,11 @@ class Traffic:
             t = c.open(t)
             t = c.tls_open(t)
             for _ in range(self.rng.randrange(1, 4)):
-                t = c.request(t + self.jitter(50 * MS), self.rng.randrange(700, 2200), self.rng.randrange(600, 4000))
+                t = c.request(
+                    t + self.jitter(50 * MS),
+                    self.rng.randrange(700, 2200),
+                    self.rng.randrange(600, 4000),
+                )
             c.close(t + 20 * MS, by_client=True)
 
     def zvm_vra(self, zvm: SimHost, vra: SimHost) -> None:
@@ -226,7 +244,11 @@ class Traffic:
         t = c.open(self.t0 + self.jitter(10 * SEC))
         t = c.tls_open(t)
         while t < self.end - 5 * SEC:
-            t = c.request(t + 5 * SEC + self.jitter(500 * MS), self.rng.randrange(300, 800), self.rng.randrange(300, 2500))
+            t = c.request(
+                t + 10 * SEC + self.jitter(SEC),
+                self.rng.randrange(300, 800),
+                self.rng.randrange(300, 2500),
+            )
         c.close(t + 100 * MS, by_client=True)
 
     def vra_control(self, protected: SimHost, recovery: SimHost) -> None:
@@ -299,5 +321,9 @@ class Traffic:
         t = c.tls_open(t)
         stop = min(self.end - 5 * SEC, t + 45 * SEC)
         while t < stop:
-            t = c.request(t + 2 * SEC + self.jitter(SEC), self.rng.randrange(40, 200), self.rng.randrange(800, 3000))
+            t = c.request(
+                t + 2 * SEC + self.jitter(SEC),
+                self.rng.randrange(40, 200),
+                self.rng.randrange(800, 3000),
+            )
         c.close(t + 50 * MS, by_client=True)

@@ -52,7 +52,12 @@ def stack(*layers: Packet) -> Packet:
 class Wire:
     """Collects frames; knows hosts' MAC addresses, gateways and TTLs."""
 
-    def __init__(self, rng: random.Random, gateways: dict[str, str], windows_hosts: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        rng: random.Random,
+        gateways: dict[str, str],
+        windows_hosts: frozenset[str] = frozenset(),
+    ):
         self.rng = rng
         self.frames: list[Frame] = []
         # site prefix (e.g. "10.10.") → gateway address; packets leaving the
@@ -94,20 +99,53 @@ class Wire:
         return sorted(self.frames)
 
     # -- UDP background -------------------------------------------------------
-    def dns_lookup(self, t: int, client: str, server: str, name: str, answer: str | None, rtt_ns: int = 400 * US) -> None:
+    def dns_lookup(
+        self,
+        t: int,
+        client: str,
+        server: str,
+        name: str,
+        answer: str | None,
+        rtt_ns: int = 400 * US,
+    ) -> None:
         from scapy.layers.dns import DNS, DNSQR, DNSRR
 
         qid = self.rng.randrange(0, 0x10000)
         sport = self.rng.randrange(32768, 61000)
         q = DNS(id=qid, rd=1, qd=DNSQR(qname=name))
-        self.add(t, client, server, self.ether(client, server), self.ip(client, server), UDP(sport=sport, dport=53), q)
+        self.add(
+            t,
+            client,
+            server,
+            self.ether(client, server),
+            self.ip(client, server),
+            UDP(sport=sport, dport=53),
+            q,
+        )
         if answer is None:
             r = DNS(id=qid, qr=1, rd=1, ra=1, rcode=3, qd=DNSQR(qname=name))
         else:
-            r = DNS(id=qid, qr=1, rd=1, ra=1, qd=DNSQR(qname=name), an=DNSRR(rrname=name, ttl=300, rdata=answer))
-        self.add(t + rtt_ns, server, client, self.ether(server, client), self.ip(server, client), UDP(sport=53, dport=sport), r)
+            r = DNS(
+                id=qid,
+                qr=1,
+                rd=1,
+                ra=1,
+                qd=DNSQR(qname=name),
+                an=DNSRR(rrname=name, ttl=300, rdata=answer),
+            )
+        self.add(
+            t + rtt_ns,
+            server,
+            client,
+            self.ether(server, client),
+            self.ip(server, client),
+            UDP(sport=53, dport=sport),
+            r,
+        )
 
-    def ntp_poll(self, t: int, client: str, server: str, sport: int | None = None, rtt_ns: int = 300 * US) -> None:
+    def ntp_poll(
+        self, t: int, client: str, server: str, sport: int | None = None, rtt_ns: int = 300 * US
+    ) -> None:
         """One NTPv4 client/server exchange (RFC 5905); `sport` 123 as ntpd
         does, otherwise an ephemeral port as chrony and w32time do."""
         sport = sport or self.rng.randrange(32768, 61000)
@@ -117,7 +155,12 @@ class Wire:
             sec = int(x)
             return struct.pack("!II", sec, int((x - sec) * 2**32))
 
-        req = struct.pack("!BBbb", (0 << 6) | (4 << 3) | 3, 0, 6, -20) + b"\0" * 12 + b"\0" * 24 + stamp(t_ntp)
+        req = (
+            struct.pack("!BBbb", (0 << 6) | (4 << 3) | 3, 0, 6, -20)
+            + b"\0" * 12
+            + b"\0" * 24
+            + stamp(t_ntp)
+        )
         answer_t = t_ntp + rtt_ns / SEC / 2
         resp = (
             struct.pack("!BBbb", (0 << 6) | (4 << 3) | 4, 2, 6, -23)
@@ -128,13 +171,41 @@ class Wire:
             + stamp(answer_t)
             + stamp(answer_t + 0.00002)
         )
-        self.add(t, client, server, self.ether(client, server), self.ip(client, server), UDP(sport=sport, dport=123), Raw(req))
-        self.add(t + rtt_ns, server, client, self.ether(server, client), self.ip(server, client), UDP(sport=123, dport=sport), Raw(resp))
+        self.add(
+            t,
+            client,
+            server,
+            self.ether(client, server),
+            self.ip(client, server),
+            UDP(sport=sport, dport=123),
+            Raw(req),
+        )
+        self.add(
+            t + rtt_ns,
+            server,
+            client,
+            self.ether(server, client),
+            self.ip(server, client),
+            UDP(sport=123, dport=sport),
+            Raw(resp),
+        )
 
     def arp(self, t: int, asker: str, target: str) -> None:
         """Who-has and is-at (non-IP traffic every real capture has)."""
-        self.add(t, asker, target, Ether(src=mac_of(asker), dst="ff:ff:ff:ff:ff:ff"), ARP(op=1, hwsrc=mac_of(asker), psrc=asker, pdst=target))
-        self.add(t + 150 * US, target, asker, Ether(src=mac_of(target), dst=mac_of(asker)), ARP(op=2, hwsrc=mac_of(target), psrc=target, hwdst=mac_of(asker), pdst=asker))
+        self.add(
+            t,
+            asker,
+            target,
+            Ether(src=mac_of(asker), dst="ff:ff:ff:ff:ff:ff"),
+            ARP(op=1, hwsrc=mac_of(asker), psrc=asker, pdst=target),
+        )
+        self.add(
+            t + 150 * US,
+            target,
+            asker,
+            Ether(src=mac_of(target), dst=mac_of(asker)),
+            ARP(op=2, hwsrc=mac_of(target), psrc=target, hwdst=mac_of(asker), pdst=asker),
+        )
 
 
 class TcpConn:
@@ -161,7 +232,15 @@ class TcpConn:
         base = self.ts_base_c if from_client else self.ts_base_s
         return (base + t // MS) & 0xFFFFFFFF
 
-    def _segment(self, t: int, from_client: bool, flags: str, payload: bytes = b"", syn_options: bool = False, window: int = 502) -> None:
+    def _segment(
+        self,
+        t: int,
+        from_client: bool,
+        flags: str,
+        payload: bytes = b"",
+        syn_options: bool = False,
+        window: int = 502,
+    ) -> None:
         src, dst = (self.client, self.server) if from_client else (self.server, self.client)
         sport, dport = (self.sport, self.dport) if from_client else (self.dport, self.sport)
         seq = self.next_c if from_client else self.next_s
@@ -171,14 +250,22 @@ class TcpConn:
         tsval = self._tsval(from_client, t)
         tsecr = self._tsval(not from_client, t - self.rtt // 2) if "A" in flags else 0
         if syn_options:
-            opts = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (tsval, tsecr)), ("NOP", None), ("WScale", 7)]
+            opts = [
+                ("MSS", 1460),
+                ("SAckOK", b""),
+                ("Timestamp", (tsval, tsecr)),
+                ("NOP", None),
+                ("WScale", 7),
+            ]
             window = 64240
         elif "R" in flags:
             opts = []
             window = 0
         else:
             opts = [("NOP", None), ("NOP", None), ("Timestamp", (tsval, tsecr))]
-        tcp = TCP(sport=sport, dport=dport, seq=seq, ack=ack, flags=flags, window=window, options=opts)
+        tcp = TCP(
+            sport=sport, dport=dport, seq=seq, ack=ack, flags=flags, window=window, options=opts
+        )
         layers = [self.w.ether(src, dst), self.w.ip(src, dst, flags="DF"), tcp]
         if payload:
             layers.append(Raw(payload))
@@ -231,7 +318,15 @@ class TcpConn:
         self._segment(t, True, "S", syn_options=True)
         # the SYN's IPv4 header (20 bytes, no options) and first 8 TCP bytes
         quoted = self.w.frames[-1].data[14 : 14 + 20 + 8]
-        self.w.add(t + self.rtt // 2, reporter, self.client, self.w.ether(reporter, self.client), self.w.ip(reporter, self.client), ICMP(type=3, code=13), Raw(quoted))
+        self.w.add(
+            t + self.rtt // 2,
+            reporter,
+            self.client,
+            self.w.ether(reporter, self.client),
+            self.w.ip(reporter, self.client),
+            ICMP(type=3, code=13),
+            Raw(quoted),
+        )
         return t + self.rtt // 2
 
     # -- data -------------------------------------------------------------------
@@ -251,7 +346,9 @@ class TcpConn:
             t += gap_ns + size * 8  # 1 Gb/s serialisation: 8 ns a byte
         return max(t, t_last_ack)
 
-    def request(self, t: int, request_bytes: int, response_bytes: int, think_ns: int = 2 * MS) -> int:
+    def request(
+        self, t: int, request_bytes: int, response_bytes: int, think_ns: int = 2 * MS
+    ) -> int:
         """A request from the client answered by the server (RPC-style: the
         response carries the ACK of the request when it fits)."""
         rng = self.w.rng

@@ -210,7 +210,11 @@ def test_blocked_flows_count_the_attempts(reports, scenario_files):
     per_pair = Counter((s, d) for s, d, _ in attempts)
     for f in report["findings"]:
         assert f["flows"] == per_pair[(f["client"]["ip"], f["server"]["ip"])]
-        assert f["packets"] == sum(n for (s, d, _), n in attempts.items() if (s, d) == (f["client"]["ip"], f["server"]["ip"]))
+        assert f["packets"] == sum(
+            n
+            for (s, d, _), n in attempts.items()
+            if (s, d) == (f["client"]["ip"], f["server"]["ip"])
+        )
 
 
 @pytest.mark.parametrize("scenario", list(EXPECTED))

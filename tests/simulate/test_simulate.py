@@ -83,7 +83,13 @@ def tcp_problems(pkts) -> list[str]:
             synack = (me, seq)
             if t.ack != (syn_seq.get(peer, -1) + 1) % MOD:
                 problems.append(f"{where}: SYN-ACK does not acknowledge the SYN")
-        elif synack and synack[0] == peer and "A" in flags and me not in last_ack and t.ack != (synack[1] + 1) % MOD:
+        elif (
+            synack
+            and synack[0] == peer
+            and "A" in flags
+            and me not in last_ack
+            and t.ack != (synack[1] + 1) % MOD
+        ):
             problems.append(f"{where}: handshake ACK {t.ack}, SYN-ACK seq {synack[1]}")
         nxt[me] = (seq + plen + ("S" in flags) + ("F" in flags)) % MOD
         if "F" in flags:
@@ -109,7 +115,10 @@ def test_capture_reads_back_in_time_order(scenario_files, scenario):
     assert len(packets) > 100
     times = [ts_ns(p) for p in packets]
     assert times == sorted(times)
-    assert START_NS <= times[0] and times[-1] <= START_NS + (SCENARIOS[scenario].plan.duration_s + 5) * 1_000_000_000
+    assert (
+        START_NS <= times[0]
+        and times[-1] <= START_NS + (SCENARIOS[scenario].plan.duration_s + 5) * 1_000_000_000
+    )
     for p in packets:
         assert Ether in p and (IP in p or ARP in p), p.summary()
     # the inventory is the SPEC section 3 format the loader accepts
@@ -171,7 +180,10 @@ def test_pcap_and_pcapng_hold_the_same_packets(scenario_files):
     classic, _ = scenario_files("4008-stale-vra", ".pcap")
     assert ng.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
     assert classic.read_bytes()[:4] == b"\xd4\xc3\xb2\xa1"  # little-endian, microseconds
-    a, b = scenario_files.packets("4008-stale-vra"), scenario_files.packets("4008-stale-vra", ".pcap")
+    a, b = (
+        scenario_files.packets("4008-stale-vra"),
+        scenario_files.packets("4008-stale-vra", ".pcap"),
+    )
     assert [bytes(p) for p in a] == [bytes(p) for p in b]
     assert [ts_ns(p) for p in a] == [ts_ns(p) for p in b]
 
@@ -196,8 +208,16 @@ def test_inventory_matches_spec_example_shape(scenario_files):
     for h in doc["hosts"]:
         roles[(h["role"], h["site"])] += 1
     assert roles == {
-        ("zvm", "prod"): 1, ("vcenter", "prod"): 1, ("vba", "prod"): 1, ("esxi", "prod"): 2, ("vra", "prod"): 2,
-        ("zvm", "dr"): 1, ("vcenter", "dr"): 1, ("vba", "dr"): 1, ("esxi", "dr"): 2, ("vra", "dr"): 2,
+        ("zvm", "prod"): 1,
+        ("vcenter", "prod"): 1,
+        ("vba", "prod"): 1,
+        ("esxi", "prod"): 2,
+        ("vra", "prod"): 2,
+        ("zvm", "dr"): 1,
+        ("vcenter", "dr"): 1,
+        ("vba", "dr"): 1,
+        ("esxi", "dr"): 2,
+        ("vra", "dr"): 2,
         ("client", "prod"): 1,
     }
     assert {"zcm", "vcd"}.isdisjoint(h["role"] for h in doc["hosts"])  # their rules must not apply
@@ -228,12 +248,18 @@ def names(dep) -> dict[str, str]:
 # Every `each` pair and `some` group of rules/zvr-legacy (SPEC section 4) for
 # the two-site deployment: (host, host, port), either direction.
 TWO_SITE_EACH = {
-    ("zvm-prod", "vc-prod", 443), ("zvm-dr", "vc-dr", 443),  # zvm-vcenter
-    ("zvm-prod", "vra-prod-1", 4006), ("zvm-prod", "vra-prod-2", 4006),  # zvm-vra
-    ("zvm-dr", "vra-dr-1", 4006), ("zvm-dr", "vra-dr-2", 4006),
-    ("zvm-prod", "vba-prod", 4006), ("zvm-dr", "vba-dr", 4006),  # zvm-vba
-    ("zvm-prod", "vra-prod-1", 4009), ("zvm-prod", "vra-prod-2", 4009),  # zvm-vra-checkpoints
-    ("zvm-dr", "vra-dr-1", 4009), ("zvm-dr", "vra-dr-2", 4009),
+    ("zvm-prod", "vc-prod", 443),
+    ("zvm-dr", "vc-dr", 443),  # zvm-vcenter
+    ("zvm-prod", "vra-prod-1", 4006),
+    ("zvm-prod", "vra-prod-2", 4006),  # zvm-vra
+    ("zvm-dr", "vra-dr-1", 4006),
+    ("zvm-dr", "vra-dr-2", 4006),
+    ("zvm-prod", "vba-prod", 4006),
+    ("zvm-dr", "vba-dr", 4006),  # zvm-vba
+    ("zvm-prod", "vra-prod-1", 4009),
+    ("zvm-prod", "vra-prod-2", 4009),  # zvm-vra-checkpoints
+    ("zvm-dr", "vra-dr-1", 4009),
+    ("zvm-dr", "vra-dr-2", 4009),
     ("zvm-prod", "zvm-dr", 9081),  # zvm-peer
 }
 
@@ -252,8 +278,12 @@ def test_healthy_has_every_expected_flow(scenario_files):
     seen = seen_pairs(scenario_files.packets("healthy-two-site"), two_site())
     assert TWO_SITE_EACH - seen == set()
     # `some` rules vra-control (4007) and vra-data (4008) between the sites
-    assert any(port == 4007 and a.startswith("vra-prod") and b.startswith("vra-dr") for a, b, port in seen)
-    assert any(port == 4008 and a.startswith("vra-prod") and b.startswith("vra-dr") for a, b, port in seen)
+    assert any(
+        port == 4007 and a.startswith("vra-prod") and b.startswith("vra-dr") for a, b, port in seen
+    )
+    assert any(
+        port == 4008 and a.startswith("vra-prod") and b.startswith("vra-dr") for a, b, port in seen
+    )
 
 
 def test_single_vcenter_zvm_reaches_every_vra(scenario_files):
@@ -261,7 +291,11 @@ def test_single_vcenter_zvm_reaches_every_vra(scenario_files):
     for vra in ("vra-main-1", "vra-main-2", "vra-branch-1", "vra-branch-2"):
         assert {("zvm-main", vra, 4006), ("zvm-main", vra, 4009)} <= seen
     assert ("zvm-main", "vc-main", 443) in seen and ("zvm-main", "vba-main", 4006) in seen
-    assert ("vra-branch-1", "vra-main-1", 4008) in seen and ("vra-main-1", "vra-main-2", 4008) in seen
+    assert ("vra-branch-1", "vra-main-1", 4008) in seen and (
+        "vra-main-1",
+        "vra-main-2",
+        4008,
+    ) in seen
 
 
 def syn_attempts(packets, port: int) -> dict[tuple, list]:
@@ -283,7 +317,10 @@ def test_blocked_drop_retries_with_exponential_backoff(scenario_files):
     assert not any(TCP in p and p[TCP].sport == 4008 for p in packets)
     seen = seen_pairs(packets, two_site())
     assert ("vra-prod-1", "vra-dr-1", 4007) in seen and not any(port == 4008 for *_, port in seen)
-    assert {(s, d) for s, _, d in attempts} == {("10.10.2.11", "10.20.2.11"), ("10.10.2.12", "10.20.2.12")}
+    assert {(s, d) for s, _, d in attempts} == {
+        ("10.10.2.11", "10.20.2.11"),
+        ("10.10.2.12", "10.20.2.12"),
+    }
 
 
 def test_refused_is_answered_by_rst_ack(scenario_files):
@@ -297,7 +334,11 @@ def test_prohibited_icmp_quotes_the_syn(scenario_files):
     packets = scenario_files.packets("4008-icmp-prohibited")
     icmps = [p for p in packets if ICMP in p]
     assert icmps
-    syns = {(p[IP].src, p[TCP].sport, p[IP].dst): p for p in packets if TCP in p and p[TCP].dport == 4008}
+    syns = {
+        (p[IP].src, p[TCP].sport, p[IP].dst): p
+        for p in packets
+        if TCP in p and p[TCP].dport == 4008
+    }
     for p in icmps:
         assert (p[ICMP].type, p[ICMP].code) == (3, 13)
         quoted = p[ICMP].payload  # scapy decodes the quote as IPerror/TCPerror
@@ -316,10 +357,16 @@ def test_stale_vra_goes_to_the_old_address(scenario_files):
 
 
 def test_9081_missing_and_blocked(scenario_files):
-    assert not any(TCP in p and 9081 in (p[TCP].sport, p[TCP].dport) for p in scenario_files.packets("9081-missing"))
+    assert not any(
+        TCP in p and 9081 in (p[TCP].sport, p[TCP].dport)
+        for p in scenario_files.packets("9081-missing")
+    )
     packets = scenario_files.packets("9081-blocked")
     attempts = syn_attempts(packets, 9081)
-    assert {(s, d) for s, _, d in attempts} == {("10.10.0.10", "10.20.0.10"), ("10.20.0.10", "10.10.0.10")}
+    assert {(s, d) for s, _, d in attempts} == {
+        ("10.10.0.10", "10.20.0.10"),
+        ("10.20.0.10", "10.10.0.10"),
+    }
     assert not any(TCP in p and p[TCP].sport == 9081 for p in packets)
 
 
@@ -331,7 +378,10 @@ def test_fault_flows_that_are_added(scenario_files):
 
 def test_vba_missing_has_no_4006_to_the_dr_vba(scenario_files):
     packets = scenario_files.packets("vba-missing")
-    assert not any(TCP in p and "10.20.0.20" in (p[IP].src, p[IP].dst) and 4006 in (p[TCP].sport, p[TCP].dport) for p in packets)
+    assert not any(
+        TCP in p and "10.20.0.20" in (p[IP].src, p[IP].dst) and 4006 in (p[TCP].sport, p[TCP].dport)
+        for p in packets
+    )
     assert any(UDP in p and p[IP].src == "10.20.0.20" for p in packets)  # but it is seen (DNS, NTP)
     assert ("10.20.0.20", "10.20.0.10", 9180) in answered(packets)  # and its own 9180 still works
 
@@ -348,7 +398,11 @@ def test_one_site_capture_sees_only_prod(scenario_files):
 
 def test_bulk_data_uses_full_segments(scenario_files):
     packets = scenario_files.packets("healthy-two-site")
-    sizes = [len(p[TCP].payload) for p in packets if TCP in p and p[TCP].dport == 4008 and len(p[TCP].payload)]
+    sizes = [
+        len(p[TCP].payload)
+        for p in packets
+        if TCP in p and p[TCP].dport == 4008 and len(p[TCP].payload)
+    ]
     assert sizes.count(1448) > len(sizes) // 2
     frame = next(p for p in packets if TCP in p and len(p[TCP].payload) == 1448)
     assert len(frame) == 1514  # Ethernet + IPv4 + TCP with timestamps + 1448
