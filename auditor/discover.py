@@ -36,8 +36,9 @@ How roles are chosen (documented choices)
   prove intent, not a role: a stale address that only receives 4008 SYNs is
   left out and listed in a comment, never made a VRA.
 - **One vCenter per ZVM.** A ZVM registers with one vCenter; when several
-  addresses would be the vCenter of the same ZVM, the busiest (flows, then
-  packets) keeps the role and the others are left out with a comment (an
+  addresses would be the vCenter of the same ZVM, a private address wins
+  over a public one (Zerto's call-home is on 443 too), then the busiest
+  (flows, then packets) keeps the role and the others are left out with a comment (an
   ESXi host reached over 443 during a VRA install, or another web service).
 - Rules whose ends are ``any``/``inventory`` (the infrastructure set: DNS,
   NTP) give no role. Their servers are listed in a comment ("DNS (udp 53) for
@@ -185,10 +186,17 @@ class _Edge:
     packets: int
 
 
-def _rule_edges(df: pd.DataFrame, rule_ports: set[tuple[int, str]]) -> list[_Edge]:
+def _rule_edges(
+    df: pd.DataFrame, rule_ports: set[tuple[int, str]], role_ports: set[tuple[int, str]]
+) -> list[_Edge]:
     """Aggregate the flows on rule ports by (client, server, port, proto,
     failed): discovery then walks edges, not flows, so a capture with
-    millions of flows costs one groupby."""
+    millions of flows costs one groupby.
+
+    Flows on well-known ports (443, 22, 53, ...) are kept only when one end
+    can hold a role: an end of an answered ZVR-port flow, or (repeatedly) the
+    server of an answered well-known rule-port flow from such an end. Web
+    traffic between other addresses can neither make nor support a role."""
     if df.empty or not rule_ports:
         return []
     ports = pd.DataFrame(sorted(rule_ports), columns=["server_port", "proto"])
@@ -206,6 +214,26 @@ def _rule_edges(df: pd.DataFrame, rule_ports: set[tuple[int, str]]) -> list[_Edg
     sub = sub.merge(ports, on=["server_port", "proto"], how="inner")
     if sub.empty:
         return []
+
+    well_known = sub["server_port"].to_numpy() < WELL_KNOWN_PORT_LIMIT
+    role_port = pd.MultiIndex.from_frame(sub[["server_port", "proto"]]).isin(sorted(role_ports))
+    answered = ~sub["failed"].to_numpy()
+    specific = answered & role_port & ~well_known
+    holders = set(sub["client_ip"][specific]) | set(sub["server_ip"][specific])
+    reach = answered & role_port & well_known
+    while True:
+        grown = set(sub["server_ip"][reach & sub["client_ip"].isin(holders).to_numpy()]) - holders
+        if not grown:
+            break
+        holders |= grown
+    keep = (
+        ~well_known
+        | sub["client_ip"].isin(holders).to_numpy()
+        | sub["server_ip"].isin(holders).to_numpy()
+    )
+    sub = sub[keep]
+    if sub.empty:
+        return []
     grouped = (
         sub.groupby(["client_ip", "server_ip", "server_port", "proto", "failed"], sort=True)
         .agg(flows=("packets", "size"), packets=("packets", "sum"))
@@ -215,6 +243,13 @@ def _rule_edges(df: pd.DataFrame, rule_ports: set[tuple[int, str]]) -> list[_Edg
         _Edge(str(c), str(s), int(p), str(pr), bool(f), int(n), int(pk))
         for c, s, p, pr, f, n, pk in grouped.itertuples(index=False, name=None)
     ]
+
+
+def _is_global(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_global
+    except ValueError:
+        return False
 
 
 def _addr_key(ip: str) -> tuple[int, int]:
@@ -320,12 +355,30 @@ def _assign_roles(
     rules_by_port: dict[tuple[int, str], list[Rule]],
     candidate_roles: list[str],
 ) -> tuple[dict[str, str], dict[str, list[_Support]]]:
+    # Only an address with a ZVR-port observation, or the server of a
+    # well-known port whose client holds a role, can take a role (the rules
+    # above); skipping the rest keeps a capture full of web traffic cheap.
+    specific = {
+        addr
+        for addr, obs in observations.items()
+        if any(o.port >= WELL_KNOWN_PORT_LIMIT for o in obs)
+    }
+    served_by: dict[str, list[str]] = defaultdict(list)  # client -> well-known servers
+    for addr, obs in observations.items():
+        for o in obs:
+            if o.port < WELL_KNOWN_PORT_LIMIT and o.side == "server":
+                for peer in o.peers:
+                    served_by[peer].append(addr)
     roles: dict[str, str] = {}
     ranked: dict[str, list[_Support]] = {}
     for _ in range(MAX_ROUNDS):
         new_roles: dict[str, str] = {}
         ranked = {}
-        for addr, obs in observations.items():
+        scored = set(specific)
+        for client in roles:
+            scored.update(served_by.get(client, ()))
+        for addr in scored:
+            obs = observations[addr]
             supports = [_support(r, obs, rules_by_port, roles) for r in candidate_roles]
             supports = sorted(
                 (s for s in supports if s.explained), key=lambda s: s.key, reverse=True
@@ -418,7 +471,7 @@ def flows_to_inventory(
     role_ports = {(int(r.port), r.proto) for r in role_rules}
     service_rules = [r for r in rule_list if not _concrete(r.client) and not _concrete(r.server)]
 
-    edges = _rule_edges(df, set(rules_by_port))
+    edges = _rule_edges(df, set(rules_by_port), role_ports)
 
     # Observations from answered flows on role-bearing ports.
     obs_index: dict[tuple[str, int, str, str], _Obs] = {}
@@ -668,7 +721,7 @@ def flows_to_inventory(
         site_evidence[s] = notes
 
     warnings = _warnings(roles, host_site, site_order_names, label)
-    left_out = _left_out(edges, roles, demoted, label, service_rules)
+    left_out = _left_out(edges, roles, demoted, label, service_rules, rules_by_port)
     infrastructure = _infrastructure(edges, roles, label, service_rules)
     listed = set(roles) | {x["ip"] for x in left_out} | {x["ip"] for x in infrastructure}
     all_addresses = set()
@@ -726,24 +779,29 @@ def _warnings(
     return out
 
 
-def _one_vcenter_per_zvm(roles: dict[str, str], answered: list[_Edge]) -> dict[str, str]:
+def _one_vcenter_per_zvm(
+    roles: dict[str, str], answered: list[_Edge]
+) -> dict[str, tuple[str, str]]:
     """Keep one vCenter per ZVM (the busiest); return the demoted addresses
-    with the reason (their role is removed from ``roles``)."""
+    with (ZVM, kept vCenter); their role is removed from ``roles``."""
     served: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
     for e in answered:
         if roles.get(e.client) == "zvm" and roles.get(e.server) == "vcenter":
             f, p = served[e.client].get(e.server, (0, 0))
             served[e.client][e.server] = (f + e.flows, p + e.packets)
-    demoted: dict[str, str] = {}
+    demoted: dict[str, tuple[str, str]] = {}
     kept: set[str] = set()
     for zvm in sorted(served, key=_addr_key):
-        vcs = sorted(served[zvm].items(), key=lambda kv: (-kv[1][0], -kv[1][1], _addr_key(kv[0])))
+        # A public address is a cloud service (call-home), never the vCenter
+        # while a private one is there; then the busiest.
+        vcs = sorted(
+            served[zvm].items(),
+            key=lambda kv: (_is_global(kv[0]), -kv[1][0], -kv[1][1], _addr_key(kv[0])),
+        )
         kept.add(vcs[0][0])
         for vc, _n in vcs[1:]:
             if vc not in kept:
-                demoted[vc] = (
-                    f"receives 443 from {zvm} like its vCenter {vcs[0][0]}; a ZVM uses one vCenter"
-                )
+                demoted[vc] = (zvm, vcs[0][0])
     demoted = {vc: why for vc, why in demoted.items() if vc not in kept}
     for vc in demoted:
         roles.pop(vc, None)
@@ -792,14 +850,24 @@ def _describe_support(support: _Support, label, roles: dict[str, str]) -> str:
     return "; ".join(clauses) + f" → {support.role}"
 
 
-def _left_out(edges, roles, demoted, label, service_rules) -> list[dict]:
+def _left_out(edges, roles, demoted, label, service_rules, rules_by_port) -> list[dict]:
     service_ports = {(int(r.port), r.proto) for r in service_rules}
     seen: dict[str, list[str]] = defaultdict(list)
     for e in edges:
         if (e.port, e.proto) in service_ports and not e.failed:
             continue  # infrastructure: listed on its own
-        if e.port < WELL_KNOWN_PORT_LIMIT and e.client not in roles and e.server not in roles:
-            continue  # web or SSH between two unknowns: not ZVR's business
+        if e.port < WELL_KNOWN_PORT_LIMIT:
+            # A well-known port is worth a line only when the known end plays
+            # its role's part of a rule on it (the ZVM opening 443 to an
+            # unknown address, an unknown opening 443 to the vCenter), not
+            # for an admin's web browsing.
+            rules = rules_by_port.get((e.port, e.proto), ())
+            if not any(
+                roles.get(e.client) in (r.client, *((r.server,) if r.bidirectional else ()))
+                or roles.get(e.server) in (r.server, *((r.client,) if r.bidirectional else ()))
+                for r in rules
+            ):
+                continue
         what = f"{e.flows} unanswered or refused attempt(s)" if e.failed else f"{e.flows} flow(s)"
         if e.server not in roles:
             seen[e.server].append(f"receives {e.port}/{e.proto} from {label(e.client)} ({what})")
@@ -808,10 +876,13 @@ def _left_out(edges, roles, demoted, label, service_rules) -> list[dict]:
     out = []
     for addr in sorted(seen, key=_addr_key):
         facts = seen[addr]
-        reason = demoted.get(addr)
         text = "; ".join(facts[:4]) + (f"; and {len(facts) - 4} more" if len(facts) > 4 else "")
-        if reason:
-            text = f"{reason}; {text}"
+        if addr in demoted:
+            zvm, vc = demoted[addr]
+            text = (
+                f"receives 443 from {label(zvm)} like its vCenter {label(vc)}; a ZVM uses one"
+                f" vCenter; {text}"
+            )
         out.append({"ip": addr, "evidence": text})
     return out
 

@@ -128,6 +128,8 @@ def test_web_clients_of_the_vcenter_are_not_zvms(spec_rules):
         "10.10.9.6 > 10.10.0.5:443 tcp SF x20",  # an admin's browser on the vCenter
         "10.10.9.5 > 10.10.0.5:443 tcp SF",  # the GUI client also uses the vCenter
         "10.10.9.7 > 93.184.216.34:443 tcp SF",  # web traffic between unknowns
+        "10.10.9.5 > 198.51.100.9:443 tcp SF",  # the GUI client browsing the web
+        "10.10.0.10 > 203.0.113.80:443 tcp SF",  # the ZVM's call-home: worth a line
     ]
     inv = flows_to_inventory(flow_frame(flows), spec_rules)
     r = roles(inv)
@@ -137,6 +139,8 @@ def test_web_clients_of_the_vcenter_are_not_zvms(spec_rules):
     left = {x["ip"]: x["evidence"] for x in inv["discovery"]["left_out"]}
     assert left["10.10.9.6"] == "opens 443/tcp to vc-a (20 flow(s))"
     assert "10.10.9.7" not in left and "93.184.216.34" not in left
+    assert "198.51.100.9" not in left
+    assert left["203.0.113.80"].startswith("receives 443 from zvm-a like its vCenter vc-a")
 
 
 def test_unanswered_attempts_prove_no_role(spec_rules):
@@ -184,7 +188,9 @@ def test_one_vcenter_per_zvm(spec_rules):
     inv = flows_to_inventory(flow_frame(flows), spec_rules)
     assert roles(inv) == {"10.10.0.10": "zvm", "10.10.0.5": "vcenter", "10.10.2.11": "vra"}
     left = {x["ip"]: x["evidence"] for x in inv["discovery"]["left_out"]}
-    assert left["10.10.0.6"].startswith("receives 443 from 10.10.0.10 like its vCenter 10.10.0.5")
+    assert left["10.10.0.6"].startswith(
+        "receives 443 from zvm-a like its vCenter vc-a; a ZVM uses one vCenter"
+    )
 
 
 def test_vba_from_its_own_port(spec_rules):
@@ -418,3 +424,14 @@ def test_warnings(spec_rules):
     )
     text = unwrapped(written(flows_to_inventory(flow_frame(one_site), spec_rules)))
     assert f"# WARNING: {warning}" in text
+
+
+def test_busy_call_home_is_not_the_vcenter(spec_rules):
+    flows = [
+        "10.10.0.10 > 10.10.0.5:443 tcp SF x2",
+        "10.10.0.10 > 8.8.4.4:443 tcp SF x30",  # public: a cloud service, however busy
+        "10.10.0.10 > 10.10.2.11:4006 tcp SF",
+        "10.10.0.10 > 10.10.2.11:4009 tcp SF",
+    ]
+    inv = flows_to_inventory(flow_frame(flows), spec_rules)
+    assert roles(inv)["10.10.0.5"] == "vcenter" and "8.8.4.4" not in roles(inv)
