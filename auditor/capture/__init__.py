@@ -12,8 +12,9 @@ first packet; inside a file packets keep file order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from ..errors import CaptureError
 from ..tables import BUCKET_KEYS, PacketBatch

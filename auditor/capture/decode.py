@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tables import Bucket, IPV4_MAPPED_LO_PREFIX
+from ..tables import IPV4_MAPPED_LO_PREFIX, Bucket
 
 # Row states: what is found at the row's current offset.
 DONE, LINK, ETH, ETYPE, MPLS, PPP, WLAN, IP4, IP6, IP6EXT, L4 = range(11)
@@ -31,8 +31,15 @@ DONE, LINK, ETH, ETYPE, MPLS, PPP, WLAN, IP4, IP6, IP6EXT, L4 = range(11)
 _VLAN_TPIDS = (0x8100, 0x88A8, 0x9100, 0x9200)  # 802.1Q, 802.1ad, old QinQ TPIDs
 _IPV6_EXT = (0, 43, 60, 135, 139, 140)  # hop-by-hop, routing, dest opts, mobility, HIP, shim6
 _AF_INET6 = (10, 23, 24, 28, 30)  # Linux, Windows, NetBSD/OpenBSD, FreeBSD, Darwin
-_AR4 = np.arange(4)
-_AR8 = np.arange(8)
+
+
+def _any_of(a: np.ndarray, values: tuple[int, ...]) -> np.ndarray:
+    """``np.isin`` for a handful of values, without its sort/hash overhead."""
+    out = a == values[0]
+    for v in values[1:]:
+        out |= a == v
+    return out
+
 _MAX_DEPTH = 24  # iterations; each advances every live row, so this bounds nesting
 
 # LINKTYPE values decoded here (https://www.tcpdump.org/linktypes.html).
@@ -101,20 +108,29 @@ class _Decoder:
         self.wlan_pad = np.zeros(n, bool)  # radiotap Flags 0x20: 802.11 header padded to 32 bits
 
     # ---- byte access (callers have checked the bounds) -------------------
+    def take(self, r: np.ndarray, o: np.ndarray, width: int) -> np.ndarray:
+        """Bytes ``o .. o+width`` of rows ``r`` as an (m, width) array. When
+        every row has the same offset (the common case: one link type, no
+        options) this is a column slice instead of a per-byte gather."""
+        if len(o) and o[0] == o[-1] and o.min() == o.max():
+            c = int(o[0])
+            if len(r) == len(self.st):  # r is every row, in order
+                return self.A[:, c : c + width]
+            return self.A[r, c : c + width]
+        return self.A[r[:, None], o[:, None] + np.arange(width)]
+
     def u8(self, r: np.ndarray, o: np.ndarray) -> np.ndarray:
-        return self.A[r, o].astype(np.int64)
+        return self.take(r, o, 1)[:, 0].astype(np.int64)
 
     def be16(self, r: np.ndarray, o: np.ndarray) -> np.ndarray:
-        A = self.A
-        return (A[r, o].astype(np.int64) << 8) | A[r, o + 1]
+        b = self.take(r, o, 2)
+        return (b[:, 0].astype(np.int64) << 8) | b[:, 1]
 
     def be32(self, r: np.ndarray, o: np.ndarray) -> np.ndarray:
-        b = np.ascontiguousarray(self.A[r[:, None], o[:, None] + _AR4])
-        return b.view(">u4").ravel().astype(np.uint64)
+        return np.ascontiguousarray(self.take(r, o, 4)).view(">u4").ravel().astype(np.uint64)
 
     def be64(self, r: np.ndarray, o: np.ndarray) -> np.ndarray:
-        b = np.ascontiguousarray(self.A[r[:, None], o[:, None] + _AR8])
-        return b.view(">u8").ravel().astype(np.uint64)
+        return np.ascontiguousarray(self.take(r, o, 8)).view(">u8").ravel().astype(np.uint64)
 
     # ---- bounds --------------------------------------------------------------
     def need(self, r: np.ndarray, end: np.ndarray, *, ip_level: bool = False) -> np.ndarray:
@@ -152,8 +168,9 @@ class _Decoder:
     # ---- link layer ------------------------------------------------------------
     def h_link(self, r: np.ndarray) -> None:
         lts = self.link[r]
-        for lt in np.unique(lts):
-            g = r[lts == lt]
+        kinds = [lts[0]] if lts.min() == lts.max() else np.unique(lts)
+        for lt in kinds:
+            g = r if len(kinds) == 1 else r[lts == lt]
             lt = int(lt)
             if lt == LT_EN10MB:
                 self.goto(g, ETH, 0)
@@ -186,7 +203,7 @@ class _Decoder:
                 be = b[:, 3] | (b[:, 2] << 8) | (b[:, 1] << 16) | (b[:, 0] << 24)
                 af = np.where(le < 0x10000, le, be)
                 v4 = af == 2
-                v6 = np.isin(af, _AF_INET6)
+                v6 = _any_of(af, _AF_INET6)
                 self.goto(g[v4], IP4, 4)
                 self.goto(g[v6], IP6, 4)
                 self.non_ip(g[~(v4 | v6)])
@@ -283,7 +300,7 @@ class _Decoder:
     def h_etype(self, r: np.ndarray) -> None:
         for _ in range(64):  # any number of 802.1Q / 802.1ad tags, one per round
             et = self.val[r]
-            vlan = np.isin(et, _VLAN_TPIDS)
+            vlan = _any_of(et, _VLAN_TPIDS)
             if not vlan.any():
                 break
             v = r[vlan]
@@ -320,7 +337,7 @@ class _Decoder:
             e, eo = e[ok], eo[ok]
             hl = 12 + 8 * (self.u8(e, eo + 11) & 1)
             self.goto(e, ETH, eo + hl)
-        known = np.isin(et, (0x0800, 0x86DD, 0x8847, 0x8848, 0x8864, 0x880B, 0x6558, 0x88BE, 0x22EB))
+        known = _any_of(et, (0x0800, 0x86DD, 0x8847, 0x8848, 0x8864, 0x880B, 0x6558, 0x88BE, 0x22EB))
         self.non_ip(r[~known])
 
     def h_mpls(self, r: np.ndarray) -> None:
@@ -361,35 +378,39 @@ class _Decoder:
         for val, state in ((0x21, IP4), (0x57, IP6), (0x281, MPLS), (0x283, MPLS)):
             sel = proto == val
             self.goto(r[sel], state, o[sel])
-        self.non_ip(r[~np.isin(proto, (0x21, 0x57, 0x281, 0x283))])
+        self.non_ip(r[~_any_of(proto, (0x21, 0x57, 0x281, 0x283))])
 
     # ---- IP ------------------------------------------------------------------------
     def h_ip4(self, r: np.ndarray) -> None:
         o = self.off[r]
         ok = self.need(r, o + 20, ip_level=True)
         r, o = r[ok], o[ok]
-        b0 = self.u8(r, o)
+        h = self.take(r, o, 20)  # the fixed header, gathered once
+        b0 = h[:, 0].astype(np.int64)
         bad = ((b0 >> 4) != 4) | ((b0 & 15) < 5)
-        self.cut(r[bad], ip_level=True)
-        r, o, b0 = r[~bad], o[~bad], b0[~bad]
+        if bad.any():
+            self.cut(r[bad], ip_level=True)
+            r, o, b0, h = r[~bad], o[~bad], b0[~bad], h[~bad]
         self.had_ip[r] = True
         self.ip_version[r] = 4
         self.src_hi[r] = 0
         self.dst_hi[r] = 0
-        self.src_lo[r] = self.be32(r, o + 12) | IPV4_MAPPED_LO_PREFIX
-        self.dst_lo[r] = self.be32(r, o + 16) | IPV4_MAPPED_LO_PREFIX
-        proto = self.u8(r, o + 9)
+        addrs = np.ascontiguousarray(h[:, 12:20]).view(">u4").astype(np.uint64)
+        self.src_lo[r] = addrs[:, 0] | IPV4_MAPPED_LO_PREFIX
+        self.dst_lo[r] = addrs[:, 1] | IPV4_MAPPED_LO_PREFIX
+        proto = h[:, 9].astype(np.int64)
         self.proto[r] = proto
-        self.ip_id[r] = self.be16(r, o + 4)
+        self.ip_id[r] = (h[:, 4].astype(np.uint32) << 8) | h[:, 5]
         self.sport[r] = 0
         self.dport[r] = 0
         self.tcp_flags[r] = 0
-        fo = self.be16(r, o + 6)
+        fo = (h[:, 6].astype(np.int64) << 8) | h[:, 7]
         later = (fo & 0x1FFF) != 0
         self.frag[r] = np.where(later, 2, (fo & 0x2000) != 0)
         self.bucket[r] = np.where(later, Bucket.FRAGMENT, Bucket.OTHER_IP)
-        self.st[r[later]] = DONE
-        r, o, b0, proto = r[~later], o[~later], b0[~later], proto[~later]
+        if later.any():
+            self.st[r[later]] = DONE
+            r, o, b0, proto = r[~later], o[~later], b0[~later], proto[~later]
         end = o + (b0 & 15) * 4
         ok = self.need(r, end, ip_level=True)  # options cut by the snaplen
         self.goto(r[ok], L4, end[ok], proto[ok])
@@ -421,7 +442,7 @@ class _Decoder:
                 return
             nh = self.val[r]
             o = self.off[r]
-            upper = ~np.isin(nh, _IPV6_EXT + (44, 51))
+            upper = ~_any_of(nh, _IPV6_EXT + (44, 51))
             u = r[upper]
             self.proto[u] = nh[upper]
             self.st[u] = L4
@@ -459,8 +480,9 @@ class _Decoder:
             t, to = t[ok], to[ok]
             self.st[t] = DONE
             self.bucket[t] = bucket
-            self.sport[t] = self.be16(t, to)
-            dport = self.be16(t, to + 2)
+            ports = np.ascontiguousarray(self.take(t, to, 4)).view(">u2")
+            self.sport[t] = ports[:, 0]
+            dport = ports[:, 1]
             self.dport[t] = dport
             if proto == 6:
                 # a header cut after the ports still counts; the flags then read 0
@@ -501,7 +523,7 @@ class _Decoder:
         self.st[r[sel]] = IP4
         sel = p == 41  # IPv6 in IPv4 (6in4, SIT) or IPv6 in IPv6
         self.st[r[sel]] = IP6
-        done = ~np.isin(p, (6, 17, 1, 58, 47, 4, 41))
+        done = ~_any_of(p, (6, 17, 1, 58, 47, 4, 41))
         self.st[r[done]] = DONE
 
     def gre(self, g: np.ndarray, o: np.ndarray) -> None:
@@ -594,7 +616,7 @@ class _Decoder:
         else:
             self.cut(np.flatnonzero(self.st != DONE))
         icmp = self.icmp_errors()
-        return Decoded(*(getattr(self, k) for k in COLUMN_NAMES), wide=self.wide, icmp=icmp)
+        return Decoded(**{k: getattr(self, k) for k in COLUMN_NAMES}, wide=self.wide, icmp=icmp)
 
 
 def decode_rows(rows: np.ndarray, caplen: np.ndarray, link: np.ndarray) -> Decoded:

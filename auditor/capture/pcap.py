@@ -55,7 +55,7 @@ def walk_pcap(arr: np.ndarray, pos: int, end: int, max_records: int, endian: str
         out = np.empty(max_records, np.int64)
         n, nxt, absurd = _walk_pcap_c(arr, pos, end, max_records, endian == ">", MAX_RECORD_BYTES, out)
         return out[:n], nxt, bool(absurd)
-    offsets, nxt, absurd = walk_pcap_records(memoryview(arr), pos, end, max_records, endian)
+    offsets, nxt, absurd = walk_pcap_records(arr.data, pos, end, max_records, endian)
     return np.asarray(offsets, np.int64), nxt, absurd
 
 

@@ -15,8 +15,9 @@ file is not counted as read.
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class _Window:
         want = max(self.block_bytes, need - keep)
         new = np.empty(keep + want + _PAD, np.uint8)
         new[:keep] = self.arr[self.start : self.end]
-        got, self.error = read_fully(self.stream, memoryview(new)[keep : keep + want])
+        got, self.error = read_fully(self.stream, new.data[keep : keep + want])
         new[keep + got :] = 0
         self.base += self.start
         self.arr, self.start, self.end = new, 0, keep + got
@@ -118,9 +119,9 @@ class FileReader:
             gen.close()
         return None
 
-    def batches(self) -> Iterator[PacketBatch]:
+    def batches(self) -> Generator[PacketBatch, None, None]:
         try:
-            raw = open(self.path, "rb")
+            raw = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
         except OSError as e:
             raise CaptureError(f"{self.name}: cannot read the file ({e.strerror or e})") from None
         with raw:
@@ -187,7 +188,7 @@ class FileReader:
         try:
             while True:
                 blocks, kinds, nxt, problem, need = walk_pcapng_blocks(
-                    memoryview(win.arr), win.start, win.end, self.chunk_packets, st
+                    win.arr.data, win.start, win.end, self.chunk_packets, st
                 )
                 self.link_types = [i.linktype for i in st.interfaces]
                 win.start = nxt
@@ -280,4 +281,4 @@ class FileReader:
         )
 
 
-__all__ = ["FileReader", "DECODED_LINKTYPES"]
+__all__ = ["DECODED_LINKTYPES", "FileReader"]

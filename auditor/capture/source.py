@@ -14,7 +14,7 @@ import lzma
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ..errors import CaptureError
 
@@ -45,7 +45,7 @@ class HashingFile:
     buffers handed to it are never written again: ``read`` returns bytes and
     the reader gives ``readinto`` a fresh array for every block."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: Any) -> None:
         self.raw = raw
         self.sha256 = hashlib.sha256()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")  # FIFO: order kept
@@ -150,6 +150,9 @@ def sniff_format(head: bytes, path: str, compression: str | None) -> str:
     )
 
 
+_SNIFF_ERRORS: tuple[type[BaseException], ...] = (CaptureError, *DECOMPRESSION_ERRORS)
+
+
 def is_capture_file(path: Path) -> bool:
     """Cheap check used when expanding a directory: magic of the (decompressed) head."""
     try:
@@ -162,7 +165,7 @@ def is_capture_file(path: Path) -> bool:
             try:
                 stream = decompressor(raw, comp, str(path))
                 inner = stream.read(4)
-            except (CaptureError, *DECOMPRESSION_ERRORS):
+            except _SNIFF_ERRORS:
                 return False
             return inner in PCAP_MAGICS or inner == PCAPNG_MAGIC
     except OSError:

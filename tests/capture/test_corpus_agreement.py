@@ -46,8 +46,8 @@ EXPECTED_DEVIATIONS: dict[str, dict[str, tuple[tuple[int, int] | None, str]]] = 
 EXPECTED_ERRORS = {
     "broken_zero_length.pcap": (
         "empty file",
-        "tshark/capinfos 4.0 call a 0-byte file an empty ERF capture and exit 0; an empty file is not a "
-        "capture of anything, so zvr-audit stops with exit 2 (stricter on purpose)",
+        ("tshark/capinfos 4.0 call a 0-byte file an empty ERF capture and exit 0; an empty file is not a "
+        "capture of anything, so zvr-audit stops with exit 2 (stricter on purpose)"),
     ),
 }
 

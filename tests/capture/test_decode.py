@@ -122,20 +122,20 @@ def test_link_type_ipv6(tmp_path: Path, linktype: int, frame: bytes) -> None:
 
 
 def test_unknown_link_type_is_counted_not_an_error(tmp_path: Path) -> None:
-    stream, b = decode(tmp_path, [b"\x00" * 40, b"\x01" * 40], linktype=147)
+    stream, _b = decode(tmp_path, [b"\x00" * 40, b"\x01" * 40], linktype=147)
     assert stream.counts["unsupported_link"] == 2
     assert stream.captures[0]["link_types"] == ["USER0"]
-    assert stream.warnings == [f"{tmp_path / 'x.pcap'}: link type 147 (USER0) is not decoded; its 2 packets are "
-                               "counted as unsupported_link"]
+    assert stream.warnings == [(f"{tmp_path / 'x.pcap'}: link type 147 (USER0) is not decoded; its 2 packets are "
+                               "counted as unsupported_link")]
 
 
 def test_non_ip(tmp_path: Path) -> None:
     frames = [bytes(Eth() / ARP()), bytes(Eth(type=0x88CC) / (b"\0" * 40)),
               bytes(Eth(dst="01:80:c2:00:00:00") / LLC(dsap=0x42, ssap=0x42, ctrl=3) / (b"\0" * 40)),
               b"\x00\x00\x00\x05" + bytes(INNER)]
-    stream, b = decode(tmp_path, frames[:3])
+    stream, _ = decode(tmp_path, frames[:3])
     assert stream.counts["non_ip"] == 3
-    stream, b = decode(tmp_path, frames[3:], linktype=0)
+    stream, _b = decode(tmp_path, frames[3:], linktype=0)
     assert stream.counts["non_ip"] == 1
 
 
@@ -250,7 +250,7 @@ def test_snaplen_cuts(tmp_path: Path) -> None:
     cuts = [34 + 14, 34 + 4, 34 + 3, 30]  # flags present / only ports / ports cut / IP header cut
     path = tmp_path / "cut.pcap"
     path.write_bytes(pcap_bytes([(T0, frame[:c]) for c in cuts], orig_lens=[len(frame)] * 4))
-    stream, b = read(path)
+    _stream, b = read(path)
     assert row(b, 0) == TCP_ROW
     assert row(b, 1) == {**TCP_ROW, "flags": 0}
     assert [Bucket(x).key for x in b.bucket[2:]] == ["malformed", "malformed"]
@@ -261,7 +261,7 @@ def test_malformed_headers(tmp_path: Path) -> None:
     frames = [bytes(Eth(type=0x0800) / (b"\x65" + b"\0" * 30)),  # version 6 in an IPv4 ethertype
               bytes(Eth(type=0x0800) / (b"\x44" + b"\0" * 30)),  # IHL 4
               b"\0" * 10]  # shorter than an Ethernet header
-    stream, b = decode(tmp_path, frames)
+    stream, _b = decode(tmp_path, frames)
     assert stream.counts["malformed"] == 3
 
 

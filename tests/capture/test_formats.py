@@ -25,7 +25,7 @@ from auditor.tables import Bucket, iso_utc
 from .craft import NS, block, epb, idb, pb, pcap_bytes, read, shb, spb
 
 T0 = 1_700_000_000 * NS
-ETH = dict(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+ETH = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
 
 
 def frame(sport: int = 40000, size: int = 0) -> bytes:
