@@ -38,13 +38,20 @@ How roles are chosen (documented choices)
 - **One vCenter per ZVM.** A ZVM registers with one vCenter; when several
   addresses would be the vCenter of the same ZVM, a private address wins
   over a public one (Zerto's call-home is on 443 too), then the busiest
-  (flows, then packets) keeps the role and the others are left out with a comment (an
-  ESXi host reached over 443 during a VRA install, or another web service).
+  (flows, then packets) keeps the role and the others are left out with a
+  comment (an ESXi host reached over 443 during a VRA install, or another web
+  service).
 - Rules whose ends are ``any``/``inventory`` (the infrastructure set: DNS,
   NTP) give no role. Their servers are listed in a comment ("DNS (udp 53) for
   zvm-a, vra-a-1"), not as hosts: the infrastructure rules already allow them.
-- Addresses that match no role are left out; those that had a flow on a rule
-  port are listed in a comment with what was seen, the rest are only counted.
+- Addresses that match no role are left out. Those seen on a ZVR port, or on
+  a well-known rule port opposite a host playing its part of that rule (the
+  ZVM's 443 to an unknown address, an unknown browser on the vCenter), are
+  listed in a comment with what was seen; the rest (web and SSH traffic
+  between other addresses) are only counted.
+- ESXi hosts speak a rule port only while the ZVM installs a VRA (22 and 443
+  from the ZVM): a steady-state capture shows none, and they must be added
+  by hand if the audit should know them.
 - Ports are the rules' ports: pass rules with the deployment's overrides
   applied (``auditor.ruleset.effective_rules``) to discover on moved ports.
 
@@ -59,7 +66,8 @@ How sites are formed
   Peer-site flows inside one site are kept as they are (a single-vCenter
   deployment, SPEC section 3) and noted in the comment.
 - Hosts of ``any``-scope rules only (clients, ZCM, ZSSP) join the site of the
-  peer they exchanged the most flows with.
+  peer they exchanged the most flows with; a host no flow ties to any site
+  gets a site of its own.
 - Sites are named ``site-a``, ``site-b``, … in the order of their ZVM's
   address (or their lowest address when they have no ZVM); pairing is written
   once, on the first site of the pair (it is symmetric, SPEC section 3).

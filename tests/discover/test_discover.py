@@ -364,7 +364,7 @@ def deployments(draw):
     return n_sites, truth, draw(st.permutations(flows))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(deployments())
 def test_generated_deployments_round_trip(deployment):
     n_sites, truth, flows = deployment
