@@ -483,6 +483,11 @@ def _layout(g: _Graph) -> tuple[float, float]:
     width = x - mid_gap + MARGIN if g.sites else 2 * MARGIN + NODE_W
     height = max(heights + [top]) + 10
     g.site_bottom = height  # type: ignore[attr-defined]
+    # Lines between sites that do not face each other run under the sites.
+    under = [k for k, b in g.bundles.items() if _runs_under(g, b)]
+    g.under_lane = {k: i for i, k in enumerate(under)}  # type: ignore[attr-defined]
+    if under:
+        height += UNDER_DIP + UNDER_LANE * len(under) + 16
 
     outside = g.nodes.get(OUTSIDE)
     if outside is not None:
@@ -492,6 +497,19 @@ def _layout(g: _Graph) -> tuple[float, float]:
         height = outside.y + outside.h + self_loop_h(OUTSIDE)
     g.site_boxes = site_boxes  # type: ignore[attr-defined]
     return width, height + MARGIN
+
+
+UNDER_DIP = 40.0  # how far below the site boxes the under-routed lines run
+UNDER_LANE = 14.0  # and one lane below the other
+
+
+def _runs_under(g: _Graph, bundle: _Bundle) -> bool:
+    """A line between two sites whose nodes are not in facing columns
+    (a third site, or a site's own inner column, lies between them)."""
+    a, b = g.nodes[bundle.a], g.nodes[bundle.b]
+    if OUTSIDE in (a.key, b.key) or a.key[0] == b.key[0]:
+        return False
+    return abs(a.column - b.column) != 1
 
 
 Point = tuple[float, float]
@@ -615,6 +633,12 @@ def _geometry(g: _Graph, bundle: _Bundle) -> tuple[str, list[Point], tuple[float
         ya, yb = upper.cy, lower.cy
         return "arc", [(sx, ya), (sx + bulge, ya), (sx + bulge, yb), (sx, yb)], (0, 1), None
     left, right = (a, b) if a.x < b.x else (b, a)
+    if _runs_under(g, bundle):
+        lane = g.under_lane[frozenset((bundle.a, bundle.b))]  # type: ignore[attr-defined]
+        floor = g.site_bottom + UNDER_DIP + UNDER_LANE * lane  # type: ignore[attr-defined]
+        x1, y1 = left.cx + 20 - 14 * lane, left.y + left.h
+        x2, y2 = right.cx - 20 + 14 * lane, right.y + right.h
+        return "under", [(x1, y1), (x1, floor + 12), (x2, floor + 12), (x2, y2)], (1, 0), None
     x1, y1, x2, y2 = left.x + left.w, left.cy, right.x, right.cy
     dx = (x2 - x1) / 2
     curve = [(x1, y1), (x1 + dx, y1), (x2 - dx, y2), (x2, y2)]

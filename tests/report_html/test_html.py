@@ -387,3 +387,42 @@ def test_with_the_bundled_rules_the_purposes_are_the_real_ones(scenario):
     doc = html.render(scenario.report, inventory=scenario.inventory, rules=rules)
     vra_data = next(r for r in rules if r.id == "vra-data")
     assert Page(doc).text.count(vra_data.purpose) >= 2  # the blocked and the misdirected finding
+
+
+def _bare_report(findings: list[dict], coverage: list[dict]) -> dict:
+    report = copy.deepcopy(_small_report())
+    report["findings"], report["coverage"] = findings, coverage
+    return report
+
+
+@pytest.mark.parametrize("sites", [["hq"], ["a", "b", "c"]])
+def test_one_site_and_three_sites_lay_out(sites):
+    import ipaddress
+
+    from auditor.model import Host, Inventory, Role, Site
+
+    hosts = []
+    for i, s in enumerate(sites):
+        hosts += [Host(f"zvm-{s}", Role.ZVM, s, (ipaddress.ip_network(f"10.{i}.0.10"),)),
+                  Host(f"vc-{s}", Role.VCENTER, s, (ipaddress.ip_network(f"10.{i}.0.5"),)),
+                  Host(f"vra-{s}", Role.VRA, s, (ipaddress.ip_network(f"10.{i}.2.11"),))]
+    inv = Inventory("multi", "zvr-legacy", "inv.yaml", "b" * 64,
+                    {s: Site(s, frozenset(sites[:1]) - {s}) for s in sites}, tuple(hosts), {})
+    coverage = [{"rule": "zvm-vra", "client": f"vra-{s}", "server": f"zvm-{s}", "status": "met"} for s in sites]
+    coverage += [{"rule": "vra-data", "client": a, "server": b, "status": "missing"}
+                 for a in sites for b in sites if a < b]
+    end = {"ip": "10.0.2.11", "host": f"vra-{sites[0]}", "role": "vra", "site": sites[0]}
+    to = {"ip": f"10.{len(sites) - 1}.0.10", "host": f"zvm-{sites[-1]}", "role": "zvm", "site": sites[-1]}
+    findings = [{"kind": "misdirected", "severity": "high", "rule": "vra-data", "client": end, "server": to,
+                 "port": 4008, "proto": "tcp", "flows": 1, "packets": 3, "bytes": 180, "first_seen": None,
+                 "last_seen": None, "detail": "4008 to a ZVM."}]
+    sc = make_scenario(vras_per_site=8)
+    doc = html.render(_bare_report(findings, coverage), inventory=inv, rules=sc.rules)
+    root = _svg(doc, "deployment")
+    site_names = [t.text for t in root.iter(f"{SVG_NS}text") if t.get("class") == "site-name"]
+    assert site_names == sites
+    lines = ["".join(t.itertext()) for t in root.iter(f"{SVG_NS}text") if t.get("x") and t.find(f"{SVG_NS}tspan") is not None]
+    assert "4006 zvm-vra" in lines and "4008 misdirected" in lines
+    if len(sites) > 1:
+        assert "4008 vra-data" in lines
+        assert "a ↔ b" in doc and "b ↔ c" in doc
