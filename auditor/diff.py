@@ -544,13 +544,15 @@ def render_diff(diff: dict, file: IO[str], color: bool | None = None) -> None:
         console.print()
         line((f"Coverage changes ({len(diff['coverage'])})", "bold"))
         for c in diff["coverage"]:
-            good = c["after"] == "met" or c["before"] in ("missing", "blocked")
+            # Met is good news, missing or blocked bad news; the rest
+            # (unobserved, an entry that came or went) only needs a look.
+            style = {"met": "green", "missing": "red", "blocked": "red"}.get(c["after"], "yellow")
             line(
                 ("  ", ""),
                 (f"{c['rule']} {c['client']} / {c['server']}: ", ""),
                 (
                     f"{c['before'] or 'absent'} → {c['after'] or 'absent'}",
-                    "green" if good else "red",
+                    style,
                 ),
             )
 
