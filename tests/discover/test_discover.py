@@ -435,3 +435,19 @@ def test_busy_call_home_is_not_the_vcenter(spec_rules):
     ]
     inv = flows_to_inventory(flow_frame(flows), spec_rules)
     assert roles(inv)["10.10.0.5"] == "vcenter" and "8.8.4.4" not in roles(inv)
+
+
+def test_cloud_provider_roles(spec_rules):
+    flows = TWO_SITES + [
+        "10.10.0.10 > 10.10.5.5:5672 tcp SF",  # ZVM → vCloud Director (AMQP)
+        "10.10.6.6 > 10.10.0.10:9669 tcp SF",  # ZCM → ZVM
+        "10.10.6.6 > 10.20.0.10:9669 tcp SF",  # ZCM → the other ZVM
+        "10.10.9.5 > 10.10.6.6:9989 tcp SF",  # a client on the ZCM
+        "10.10.7.7 > 10.10.0.10:9779 tcp SF",  # ZSSP → ZVM
+    ]
+    inv = flows_to_inventory(flow_frame(flows), spec_rules)
+    r = roles(inv)
+    assert (r["10.10.5.5"], r["10.10.7.7"], r["10.10.9.5"]) == ("vcd", "zssp", "client")
+    # Two ZVMs on 9669 and clients on 9989: a ZCM, though a lone 9669 opener is a client.
+    assert r["10.10.6.6"] == "zcm"
+    assert by_ip(inv)["10.10.5.5"]["name"] == "vcd-a" and by_ip(inv)["10.10.5.5"]["site"] == "site-a"
