@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 
 import pytest
-
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / ".." / "shared" / "schema" / "report-v1.json"
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64
@@ -118,15 +114,12 @@ def report(
 
 
 @pytest.fixture
-def validate():
+def validate(report_schema):
     """Validate a report against the shared schema (skips when /work/shared is absent)."""
     jsonschema = pytest.importorskip("jsonschema")
-    if not SCHEMA_PATH.exists():
-        pytest.skip(f"shared schema not found at {SCHEMA_PATH}")
-    schema = json.loads(SCHEMA_PATH.read_text())
 
     def check(r: dict) -> dict:
-        jsonschema.validate(r, schema)
+        jsonschema.validate(r, report_schema)
         return r
 
     return check

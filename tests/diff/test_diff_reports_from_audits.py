@@ -39,7 +39,10 @@ def test_refused_4008_shows_as_new_blocked_findings(reports):
     assert d["findings"]["resolved"] == []
     assert d["inputs"]["inventory"]["same"] and d["inputs"]["rules"]["same"]
     assert d["warnings"] == [] and not d["inputs"]["captures"]["same"]
-    assert any(c["rule"] == "vra-data" and c["before"] == "met" and c["after"] == "blocked" for c in d["coverage"])
+    assert any(
+        c["rule"] == "vra-data" and c["before"] == "met" and c["after"] == "blocked"
+        for c in d["coverage"]
+    )
     assert diff_exit_status(d) == 1
     back = reports_to_diff(reports["4008-refused"], reports["healthy-two-site"])
     assert len(back["findings"]["resolved"]) == len(new) and diff_exit_status(back) == 0
@@ -48,14 +51,26 @@ def test_refused_4008_shows_as_new_blocked_findings(reports):
 def test_cli_diff_exit_codes(reports, tmp_path):
     cli = pytest.importorskip("auditor.cli")
     out, err = io.StringIO(), io.StringIO()
-    assert cli.main(["diff", str(reports["healthy-two-site"]), str(reports["4008-refused"])], out, err) == 1
+    assert (
+        cli.main(["diff", str(reports["healthy-two-site"]), str(reports["4008-refused"])], out, err)
+        == 1
+    )
     assert "New findings (" in out.getvalue() and err.getvalue() == ""
     out = io.StringIO()
-    assert cli.main(["diff", str(reports["4008-refused"]), str(reports["4008-refused"])], out, io.StringIO()) == 0
+    assert (
+        cli.main(
+            ["diff", str(reports["4008-refused"]), str(reports["4008-refused"])], out, io.StringIO()
+        )
+        == 0
+    )
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema": "zvr-audit/report/v0"}', encoding="utf-8")
     err = io.StringIO()
     assert cli.main(["diff", str(bad), str(reports["4008-refused"])], io.StringIO(), err) == 2
-    assert err.getvalue().strip().endswith(
-        f"{bad}: not a zvr-audit v1 report (schema is 'zvr-audit/report/v0', expected 'zvr-audit/report/v1')"
+    assert (
+        err.getvalue()
+        .strip()
+        .endswith(
+            f"{bad}: not a zvr-audit v1 report (schema is 'zvr-audit/report/v0', expected 'zvr-audit/report/v1')"
+        )
     )
