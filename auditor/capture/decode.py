@@ -109,15 +109,36 @@ class _Decoder:
 
     # ---- byte access (callers have checked the bounds) -------------------
     def take(self, r: np.ndarray, o: np.ndarray, width: int) -> np.ndarray:
-        """Bytes ``o .. o+width`` of rows ``r`` as an (m, width) array. When
-        every row has the same offset (the common case: one link type, no
-        options) this is a column slice instead of a per-byte gather."""
-        if len(o) and o[0] == o[-1] and o.min() == o.max():
-            c = int(o[0])
+        """Bytes ``o .. o+width`` of rows ``r`` as an (m, width) array.
+
+        Offsets take few distinct values (one per encapsulation seen: plain,
+        one VLAN tag, IPv4 options...), so rows are gathered per distinct
+        offset with a column slice; only many distinct offsets fall back to a
+        per-byte gather."""
+        if not len(o):
+            return np.zeros((0, width), np.uint8)
+        lo, hi = int(o.min()), int(o.max())
+        if lo == hi:
             if len(r) == len(self.st):  # r is every row, in order
-                return self.A[:, c : c + width]
-            return self.A[r, c : c + width]
-        return self.A[r[:, None], o[:, None] + np.arange(width)]
+                return self.A[:, lo : lo + width]
+            return self.A[r, lo : lo + width]
+        seen = np.flatnonzero(np.bincount(o - lo)) + lo if hi - lo < 4096 else None
+        if seen is not None and len(seen) <= 8:
+            out = np.empty((len(r), width), np.uint8)
+            for c in seen.tolist():
+                sel = np.flatnonzero(o == c)
+                out[sel] = self.A[r[sel], c : c + width]
+            return out
+        flat = self.A.reshape(-1)
+        base = r * self.W + o
+        out = np.empty((len(r), width), np.uint8)
+        for k in range(width):
+            out[:, k] = flat[base + k]
+        return out
+
+    def every(self, r: np.ndarray) -> np.ndarray | slice:
+        """``r`` as a slice when it is every row: scatters become copies."""
+        return slice(None) if len(r) == len(self.st) else r
 
     def u8(self, r: np.ndarray, o: np.ndarray) -> np.ndarray:
         return self.take(r, o, 1)[:, 0].astype(np.int64)
@@ -160,10 +181,11 @@ class _Decoder:
         self.bucket[r[~self.had_ip[r]]] = Bucket.NON_IP
 
     def goto(self, r: np.ndarray, state: int, off: np.ndarray | int, val: np.ndarray | int | None = None) -> None:
-        self.st[r] = state
-        self.off[r] = off
+        rr = self.every(r)
+        self.st[rr] = state
+        self.off[rr] = off
         if val is not None:
-            self.val[r] = val
+            self.val[rr] = val
 
     # ---- link layer ------------------------------------------------------------
     def h_link(self, r: np.ndarray) -> None:
@@ -391,23 +413,24 @@ class _Decoder:
         if bad.any():
             self.cut(r[bad], ip_level=True)
             r, o, b0, h = r[~bad], o[~bad], b0[~bad], h[~bad]
-        self.had_ip[r] = True
-        self.ip_version[r] = 4
-        self.src_hi[r] = 0
-        self.dst_hi[r] = 0
+        rr = self.every(r)
+        self.had_ip[rr] = True
+        self.ip_version[rr] = 4
+        self.src_hi[rr] = 0
+        self.dst_hi[rr] = 0
         addrs = np.ascontiguousarray(h[:, 12:20]).view(">u4").astype(np.uint64)
-        self.src_lo[r] = addrs[:, 0] | IPV4_MAPPED_LO_PREFIX
-        self.dst_lo[r] = addrs[:, 1] | IPV4_MAPPED_LO_PREFIX
+        self.src_lo[rr] = addrs[:, 0] | IPV4_MAPPED_LO_PREFIX
+        self.dst_lo[rr] = addrs[:, 1] | IPV4_MAPPED_LO_PREFIX
         proto = h[:, 9].astype(np.int64)
-        self.proto[r] = proto
-        self.ip_id[r] = (h[:, 4].astype(np.uint32) << 8) | h[:, 5]
-        self.sport[r] = 0
-        self.dport[r] = 0
-        self.tcp_flags[r] = 0
+        self.proto[rr] = proto
+        self.ip_id[rr] = (h[:, 4].astype(np.uint32) << 8) | h[:, 5]
+        self.sport[rr] = 0
+        self.dport[rr] = 0
+        self.tcp_flags[rr] = 0
         fo = (h[:, 6].astype(np.int64) << 8) | h[:, 7]
         later = (fo & 0x1FFF) != 0
-        self.frag[r] = np.where(later, 2, (fo & 0x2000) != 0)
-        self.bucket[r] = np.where(later, Bucket.FRAGMENT, Bucket.OTHER_IP)
+        self.frag[rr] = np.where(later, 2, (fo & 0x2000) != 0)
+        self.bucket[rr] = np.where(later, Bucket.FRAGMENT, Bucket.OTHER_IP)
         if later.any():
             self.st[r[later]] = DONE
             r, o, b0, proto = r[~later], o[~later], b0[~later], proto[~later]
@@ -478,12 +501,13 @@ class _Decoder:
             t, to = r[sel], o[sel]
             ok = self.need(t, to + 4, ip_level=True)  # cut before the ports: malformed
             t, to = t[ok], to[ok]
-            self.st[t] = DONE
-            self.bucket[t] = bucket
+            tt = self.every(t)
+            self.st[tt] = DONE
+            self.bucket[tt] = bucket
             ports = np.ascontiguousarray(self.take(t, to, 4)).view(">u2")
-            self.sport[t] = ports[:, 0]
+            self.sport[tt] = ports[:, 0]
             dport = ports[:, 1]
-            self.dport[t] = dport
+            self.dport[tt] = dport
             if proto == 6:
                 # a header cut after the ports still counts; the flags then read 0
                 fend = to + 14
@@ -491,7 +515,10 @@ class _Decoder:
                 wide = has & (fend > self.W)
                 self.wide[t[wide]] = True
                 has &= ~wide
-                self.tcp_flags[t[has]] = self.A[t[has], to[has] + 13]
+                if has.all():
+                    self.tcp_flags[tt] = self.take(t, to + 13, 1)[:, 0]
+                else:
+                    self.tcp_flags[t[has]] = self.take(t[has], to[has] + 13, 1)[:, 0]
             else:
                 vx = dport == 4789  # VXLAN: 8-byte UDP + 8-byte VXLAN header, then Ethernet
                 if vx.any():
