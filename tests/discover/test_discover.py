@@ -450,4 +450,61 @@ def test_cloud_provider_roles(spec_rules):
     assert (r["10.10.5.5"], r["10.10.7.7"], r["10.10.9.5"]) == ("vcd", "zssp", "client")
     # Two ZVMs on 9669 and clients on 9989: a ZCM, though a lone 9669 opener is a client.
     assert r["10.10.6.6"] == "zcm"
-    assert by_ip(inv)["10.10.5.5"]["name"] == "vcd-a" and by_ip(inv)["10.10.5.5"]["site"] == "site-a"
+    assert (
+        by_ip(inv)["10.10.5.5"]["name"] == "vcd-a" and by_ip(inv)["10.10.5.5"]["site"] == "site-a"
+    )
+
+
+PORTS = [
+    22,
+    443,
+    53,
+    123,
+    4005,
+    4006,
+    4007,
+    4008,
+    4009,
+    5672,
+    9080,
+    9081,
+    9180,
+    9669,
+    9779,
+    9989,
+    3389,
+]
+STATES = ["SF", "S1", "OTH", "S0", "REJ", "RSTO", "SH"]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.1.0.1", "10.1.0.2", "8.8.8.8", "fd00::1"]
+            ),
+            st.sampled_from(
+                ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.1.0.1", "10.1.0.2", "8.8.8.8", "fd00::2"]
+            ),
+            st.sampled_from(PORTS),
+            st.sampled_from(["tcp", "udp"]),
+            st.sampled_from(STATES),
+        ),
+        max_size=30,
+    )
+)
+def test_any_flows_give_a_loadable_inventory(tmp_path_factory, flows):
+    inventory = pytest.importorskip("auditor.inventory")
+    lines = [f"{c} > {s}:{p} {proto} {state}" for c, s, p, proto, state in flows if c != s]
+    inv = flows_to_inventory(flow_frame(lines), make_spec_rules())
+    names = [h["name"] for h in inv["hosts"]]
+    ips = [h["ip"] for h in inv["hosts"]]
+    assert len(set(names)) == len(names) and len(set(ips)) == len(ips)
+    assert {h["site"] for h in inv["hosts"]} == set(inv["sites"])
+    if not inv["hosts"]:
+        return  # an empty proposal: nothing to load (the file says why)
+    path = tmp_path_factory.mktemp("inv") / "discovered.yaml"
+    write_inventory(inv, path)
+    loaded = inventory.load_inventory(path)
+    assert sorted(h.name for h in loaded.hosts) == sorted(names)
