@@ -514,8 +514,9 @@ def main(argv: list[str] | None = None) -> int:
     sections = [
         "## Benchmark run " + info["date_utc"], "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items() if k != "date_utc"), "",
-        (f"Each tool is a separate process, timed from spawn to exit (wall clock) with peak RSS "
-        f"from os.wait4; best of {repeat} run(s) (tools over 20 s run once); page cache warm."),
+        (f"Each tool is a separate process, timed from fork to exit (wall clock), CPU and peak RSS "
+        f"from wait4 in a C launcher; best of {repeat} interleaved run(s) (tools over 20 s run once); "
+        "page cache warm."),
     ]
     for problem in problems:
         sections.append(f"Note: {problem}" + (" (peak RSS then includes the runner's own footprint)"
