@@ -93,6 +93,14 @@ def _ts(text: str | None) -> str:
     return text.replace("T", " ", 1).replace("Z", " UTC")
 
 
+def _clock(text: str | None) -> str:
+    """The time of day of an ISO-8601 UTC stamp (the date is in the
+    finding's own first/last seen; the full stamp is the cell's title)."""
+    if not text:
+        return "—"
+    return text.split("T", 1)[-1].rstrip("Z")
+
+
 def _duration(seconds: float) -> str:
     seconds = max(0.0, seconds)
     if seconds < 60:
@@ -115,7 +123,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=_num, bytes=_bytes, ts=_ts)
+    env.filters.update(num=_num, bytes=_bytes, ts=_ts, clock=_clock)
     return env
 
 
