@@ -15,6 +15,7 @@ file is not counted as read.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ class FileReader:
         self.sha256: str | None = None
         self._prev_ts = 0  # Simple Packet Blocks have no time: they take the previous packet's (or 0)
         self._unsupported: dict[int, int] = {}
+        self._file_bytes: int | None = None
 
     # ---- public -----------------------------------------------------------------
     @property
@@ -136,6 +138,8 @@ class FileReader:
                     "file as an empty ERF capture, zvr-audit refuses it)"
                 )
             self.compression = sniff_compression(head)
+            # what is left in the file bounds what a block may make us read (uncompressed only)
+            self._file_bytes = None if self.compression else os.fstat(raw.fileno()).st_size
             hashing = HashingFile(raw)
             try:
                 win = _Window(decompressor(hashing, self.compression, self.name), self.block_bytes)
@@ -204,7 +208,8 @@ class FileReader:
                     return
                 if not need:
                     continue
-                if win.eof:
+                past_end = self._file_bytes is not None and win.base + win.start + need > self._file_bytes
+                if win.eof or past_end:
                     if win.end > win.start and not win.error:
                         self._warn_at(win.base + win.start, "file ends in the middle of a block")
                     return
