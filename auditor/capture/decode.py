@@ -358,7 +358,16 @@ class _Decoder:
             ok = self.need(e, eo + 12)
             e, eo = e[ok], eo[ok]
             hl = 12 + 8 * (self.u8(e, eo + 11) & 1)
-            self.goto(e, ETH, eo + hl)
+            ft = (self.u8(e, eo + 10) >> 2) & 0x1F  # frame type: 0 Ethernet, 2 IP
+            self.goto(e[ft == 0], ETH, (eo + hl)[ft == 0])
+            ip, ipo = e[ft == 2], (eo + hl)[ft == 2]
+            ok = self.need(ip, ipo + 1)
+            ip, ipo = ip[ok], ipo[ok]
+            nib = self.A[ip, ipo] >> 4
+            self.goto(ip[nib == 4], IP4, ipo[nib == 4])
+            self.goto(ip[nib == 6], IP6, ipo[nib == 6])
+            self.non_ip(ip[(nib != 4) & (nib != 6)])
+            self.non_ip(e[(ft != 0) & (ft != 2)])
         known = _any_of(et, (0x0800, 0x86DD, 0x8847, 0x8848, 0x8864, 0x880B, 0x6558, 0x88BE, 0x22EB))
         self.non_ip(r[~known])
 

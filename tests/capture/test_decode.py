@@ -157,6 +157,7 @@ ENCAP_CASES = {
     "ERSPAN III": Eth() / IP() / GRE(seqnum_present=1, proto=0x22EB) / ERSPAN_III() / Eth() / Dot1Q() / INNER,
     "ERSPAN III with platform subheader": Eth() / IP() / GRE(seqnum_present=1, proto=0x22EB) / ERSPAN_III(o=1)
     / ERSPAN_PlatformSpecific() / Eth() / INNER,
+    "ERSPAN III carrying IP (frame type 2)": Eth() / IP() / GRE(seqnum_present=1, proto=0x22EB) / ERSPAN_III(ft=2) / INNER,
     "VXLAN": Eth() / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=50000, dport=4789) / VXLAN(vni=5) / Eth() / INNER,
     "Geneve with options": Eth() / IP() / UDP(sport=50000, dport=6081) / GENEVE(proto=0x6558, options=b"\x01" * 12)
     / Eth() / INNER,
