@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..tables import FLOW_COLUMNS, PacketBatch, iso_utc_array
+from ..tables import FLOW_COLUMNS, PacketBatch
 from . import keys as K
 from .assemble import INF, FlowAssembler
 from .icmp import attach_icmp, concat_icmp
@@ -152,12 +152,16 @@ def state_to_flow_table(assembler: FlowAssembler, rule_ports: Mapping[str, froze
         icmp_code[rows] = err.icmp_code[e]
         icmp_reporter[rows] = K.addresses_to_text(err.reporter_hi[e], err.reporter_lo[e])
 
-    texts = K.addresses_to_text(np.concatenate([client_hi, server_hi]), np.concatenate([client_lo, server_lo]))
+    texts, ranks = K.addresses_to_text_and_rank(
+        np.concatenate([client_hi, server_hi]), np.concatenate([client_lo, server_lo]))
+    # deterministic order (SPEC columns; text sorted as text); the flow's
+    # first arrival breaks full ties
+    order = np.lexsort((st["first_arr"], ~is_tcp, server_port, ranks[n:], client_port, ranks[:n], st["first_ts"]))
     columns = {
         "client_ip": texts[:n], "client_port": client_port,
         "server_ip": texts[n:], "server_port": server_port,
         "proto": np.where(is_tcp, "tcp", "udp").astype(object),
-        "first_ts": iso_utc_array(st["first_ts"]), "last_ts": iso_utc_array(st["last_ts"]),
+        "first_ts": st["first_ts"], "last_ts": st["last_ts"],
         "packets_c2s": pk_c2s, "packets_s2c": pk_s2c, "bytes_c2s": by_c2s, "bytes_s2c": by_s2c,
         "conn_state": conn_state.astype(object), "direction_certain": certain,
         "first_ts_ns": st["first_ts"], "last_ts_ns": st["last_ts"], "ip_version": st["ip_version"],
@@ -165,16 +169,17 @@ def state_to_flow_table(assembler: FlowAssembler, rule_ports: Mapping[str, froze
         "syn_count": syn_c, "icmp_unreach": icmp_count, "icmp_type": icmp_type,
         "icmp_code": icmp_code, "icmp_reporter": icmp_reporter,
     }
-    flows = pd.DataFrame({c.name: np.asarray(columns[c.name]).astype(c.dtype, copy=False) for c in FLOW_COLUMNS})
-    # deterministic order; the flow's first arrival breaks full ties
-    flows["_arr"] = st["first_arr"]
-    flows = flows.sort_values(
-        ["first_ts_ns", "client_ip", "client_port", "server_ip", "server_port", "proto", "_arr"],
-        kind="mergesort",
-    )
+    columns = {k: np.asarray(v)[order] for k, v in columns.items()}
+    columns["first_ts"] = K.iso_utc_text(columns["first_ts"])
+    columns["last_ts"] = K.iso_utc_text(columns["last_ts"])
+    # pd.Series(dtype=object) keeps text columns object (pandas 3 would infer its str dtype)
+    flows = pd.DataFrame({
+        c.name: pd.Series(columns[c.name], dtype=object, copy=False) if c.dtype == "object"
+        else columns[c.name].astype(c.dtype, copy=False)
+        for c in FLOW_COLUMNS
+    })
     row_of_flow_id = np.empty(n, np.int64)
-    row_of_flow_id[st["flow_id"][flows.index.to_numpy()]] = np.arange(n)
-    flows = flows.drop(columns="_arr").reset_index(drop=True)
+    row_of_flow_id[st["flow_id"][order]] = np.arange(n)
 
     activity = _activity(assembler, row_of_flow_id)
     return FlowTable(
@@ -187,7 +192,14 @@ def _activity(assembler: FlowAssembler, row_of_flow_id: np.ndarray) -> pd.DataFr
     if not assembler.activity:
         return _empty_activity()
     fid, bins, pk, by = (np.concatenate(parts) for parts in zip(*assembler.activity))
-    df = pd.DataFrame({"flow": row_of_flow_id[fid], "bin_start_ns": bins, "packets": pk.astype(np.int64),
-                       "bytes": by.astype(np.int64)})
-    df = df.groupby(["flow", "bin_start_ns"], sort=True, as_index=False).sum()
-    return df.astype({"flow": np.int64, "bin_start_ns": np.int64, "packets": np.int64, "bytes": np.int64})
+    # a flow's bin may come in several parts (chunks, pieces): sum them
+    row = row_of_flow_id[fid]
+    order = np.lexsort((bins, row))
+    row, bins, pk, by = row[order], bins[order], pk[order].astype(np.int64), by[order].astype(np.int64)
+    first = np.ones(len(row), bool)
+    first[1:] = (row[1:] != row[:-1]) | (bins[1:] != bins[:-1])
+    starts = np.flatnonzero(first)
+    return pd.DataFrame({
+        "flow": row[starts].astype(np.int64), "bin_start_ns": bins[starts].astype(np.int64),
+        "packets": np.add.reduceat(pk, starts), "bytes": np.add.reduceat(by, starts),
+    })

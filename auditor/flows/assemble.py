@@ -402,12 +402,10 @@ class FlowAssembler:
         control = syn | fin | rst
         run = np.cumsum(control | piece_break)
         plain = is_tcp & ~control
-        events = np.concatenate([
-            np.flatnonzero(control),
-            _first_per_run(plain & ~d1, run), _first_per_run(plain & d1, run),
-            _first_per_run(plain & psh & ~d1, run), _first_per_run(plain & psh & d1, run),
-        ])
-        events = np.unique(events)
+        feed = control.copy()
+        for mask in (plain & ~d1, plain & d1, plain & psh & ~d1, plain & psh & d1):
+            feed[_first_per_run(mask, run)] = True
+        events = np.flatnonzero(feed)
         ev_piece = pid[events]
         sym_a = symbol(
             (direction[events] == 0).astype(np.uint8), syn[events].astype(np.uint8),

@@ -86,11 +86,17 @@ def merge_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def addresses_to_text(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     """Canonical text (``tables.addr_to_text``) of each (hi, lo), computed once
     per unique address: dotted quad for IPv4-mapped, compressed IPv6 else."""
+    return addresses_to_text_and_rank(hi, lo)[0]
+
+
+def addresses_to_text_and_rank(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``addresses_to_text`` plus each text's rank in sorted text order (to
+    sort rows by address text with integer keys)."""
     from ..tables import addr_to_text
 
     n = len(hi)
     if n == 0:
-        return np.zeros(0, dtype=object)
+        return np.zeros(0, dtype=object), np.zeros(0, np.int64)
     codes, n_u = address_codes(hi, lo)
     first = np.full(n_u, n, np.int64)
     np.minimum.at(first, codes, np.arange(n, dtype=np.int64))
@@ -105,4 +111,39 @@ def addresses_to_text(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
         text[v4] = out
     for i in np.flatnonzero(~v4):  # IPv6: one ipaddress call per unique address
         text[i] = addr_to_text(uh[i], ul[i])
-    return text[codes]
+    rank = np.empty(n_u, np.int64)
+    rank[np.argsort(text.astype(str), kind="stable")] = np.arange(n_u)
+    return text[codes], rank[codes]
+
+
+def iso_utc_text(ts_ns: np.ndarray) -> np.ndarray:
+    """``tables.iso_utc_array`` (same text: microseconds, or nanoseconds when
+    the time has sub-microsecond digits), built from digit arithmetic: the
+    date part is formatted once per distinct second, the fraction per row.
+    About 20x faster on a flow table; the tests check it agrees."""
+    ts = np.asarray(ts_ns, dtype=np.int64)
+    n = len(ts)
+    if n == 0:
+        return np.zeros(0, dtype=object)
+    secs, frac = np.divmod(ts, 1_000_000_000)
+    u_secs, inverse = np.unique(secs, return_inverse=True)
+    date = np.datetime_as_string(u_secs.astype("datetime64[s]"), unit="s")  # YYYY-MM-DDThh:mm:ss
+    width = max(len(s) for s in date[:1]) if len(date) else 19
+    date_bytes = np.frombuffer(date.astype(f"S{width}").tobytes(), np.uint8).reshape(-1, width)
+    out = np.zeros((n, width + 11), np.uint8)  # date . 9 digits Z
+    out[:, :width] = date_bytes[inverse.reshape(-1)]
+    out[:, width] = ord(".")
+    rest = frac.astype(np.int32)  # int32 division is twice as fast
+    for k in range(8, -1, -1):
+        rest, digit = np.divmod(rest, 10)
+        out[:, width + 1 + k] = digit + ord("0")
+    out[:, width + 10] = ord("\n")
+    micro = frac % 1000 == 0
+    text = np.empty(n, dtype=object)
+    for rows, cut in ((micro, width + 7), (~micro, width + 10)):
+        mat = out[rows, : cut + 1]
+        mat[:, cut] = ord("Z")
+        # one decode and split for all rows: numpy's bytes-to-str casts are 5x slower
+        text[rows] = np.concatenate([mat, np.full((len(mat), 1), ord("\n"), np.uint8)], axis=1).tobytes().decode(
+            "ascii").split("\n")[:-1]
+    return text
