@@ -15,15 +15,17 @@ How roles are chosen (documented choices)
   observation when a rule with that port names the role on that side (on
   either side when the rule is bidirectional) and the peer's role, when known,
   fits the rule's other side. Each address takes the role that explains the
-  most distinct observations (port, protocol, side). Ties go to the role that
-  explains more of them in the rule's declared direction (the bidirectional
+  most distinct observations (port, protocol, side). Ties go first to the
+  role that *lacks* fewer steady ``each`` rules its peers show with other
+  hosts (a VRA gets 4006 and 4009 from its ZVM like its sibling VRAs; a host
+  with only 4006 from that ZVM is the VBA), then to the role that explains
+  more observations in the rule's declared direction (the bidirectional
   ZVM↔VRA 4006/4009 rules declare the ZVM as opener), then to the commoner
   role in the order zvm, vra, vcenter, esxi, vba, client, vcd, zcm, zssp (a
   lone 443 from the ZVM is the vCenter, not an ESXi host mid-install; a lone
-  4006 peer of the ZVM is a VRA, not a VBA; a lone 9669 opener is a client,
-  not a ZCM). The scoring is repeated with the peers' roles of the previous
-  round until nothing changes, so "receives 443 from the ZVM" can count once
-  the ZVM is known.
+  9669 opener is a client, not a ZCM). The scoring is repeated with the
+  peers' roles of the previous round until nothing changes, so "receives 443
+  from the ZVM" can count once the ZVM is known.
 - **Ports below 1024 never make a role on their own.** 22, 443, 53 and 123
   are spoken by everything on a network (an admin's browser opens 443 to the
   vCenter too). The server of such a flow takes the rule's server role only
@@ -289,11 +291,15 @@ class _Support:
     role: str
     explained: list[tuple[_Obs, list[str], list[str]]]  # obs, fitting peers, rule ids
     declared: int
+    # Steady `each` rules this role would show with a peer that shows them
+    # with others, and this address does not (filled for tied roles only).
+    lacking: list[str] = field(default_factory=list)
 
     @property
-    def key(self) -> tuple[int, int, int]:
+    def key(self) -> tuple[int, int, int, int]:
         return (
             len(self.explained),
+            -len(self.lacking),
             self.declared,
             -ROLE_PRIOR.index(self.role) if self.role in ROLE_PRIOR else -99,
         )
@@ -388,9 +394,14 @@ def _assign_roles(
         for addr in scored:
             obs = observations[addr]
             supports = [_support(r, obs, rules_by_port, roles) for r in candidate_roles]
-            supports = sorted(
-                (s for s in supports if s.explained), key=lambda s: s.key, reverse=True
-            )
+            supports = [s for s in supports if s.explained]
+            if supports:
+                top = max(len(s.explained) for s in supports)
+                tied = [s for s in supports if len(s.explained) == top]
+                if len(tied) > 1:
+                    for s in tied:
+                        s.lacking = _lacking(s.role, addr, observations, roles, rules_by_port)
+            supports.sort(key=lambda s: s.key, reverse=True)
             ranked[addr] = supports
             if supports:
                 new_roles[addr] = supports[0].role
@@ -398,6 +409,44 @@ def _assign_roles(
             break
         roles = new_roles
     return roles, ranked
+
+
+def _lacking(
+    role: str,
+    addr: str,
+    observations: dict[str, list[_Obs]],
+    roles: dict[str, str],
+    rules_by_port: dict[tuple[int, str], list[Rule]],
+) -> list[str]:
+    """Rules that count against ``role`` for ``addr``: steady ``each`` rules
+    between ``role`` and a role one of its peers holds, which that peer shows
+    with other hosts and ``addr`` never shows (a VRA gets 4009 from its ZVM
+    like its sibling VRAs; a VBA does not)."""
+    mine = {(o.port, o.proto) for o in observations[addr]}
+    peers = {p for o in observations[addr] for p in o.peers}
+    out: list[str] = []
+    for rules in rules_by_port.values():
+        for rule in rules:
+            if getattr(rule.phase, "value", rule.phase) != "steady":
+                continue
+            if getattr(rule.expect, "value", rule.expect) != "each":
+                continue
+            if (rule.port, rule.proto) in mine:
+                continue
+            others = {rule.server} if rule.client == role else set()
+            if rule.server == role:
+                others.add(rule.client)
+            if not others:
+                continue
+            if any(
+                roles.get(p) in others
+                and any(
+                    (o.port, o.proto) == (rule.port, rule.proto) for o in observations.get(p, ())
+                )
+                for p in peers
+            ):
+                out.append(rule.id)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -690,6 +739,7 @@ def flows_to_inventory(
             "evidence": _describe_support(best, label, roles),
             "rules": sorted({rid for _o, _p, rids in best.explained for rid in rids}),
             "also_fits": also,
+            "tie": _tie_text(best, [s for s in supports if s.role in also]),
             "site": [t.format(peer=label(p)) for t, p in site_notes.get(a, [])],
         }
 
@@ -814,6 +864,25 @@ def _one_vcenter_per_zvm(
     for vc in demoted:
         roles.pop(vc, None)
     return demoted
+
+
+def _tie_text(best: _Support, others: list[_Support]) -> str:
+    """Why ``best`` won over roles that explain as many observations."""
+    if not others:
+        return ""
+    parts = []
+    for other in others:
+        if len(other.lacking) > len(best.lacking):
+            parts.append(
+                f"equally fits {other.role}, but a {other.role} would also show"
+                f" {', '.join(other.lacking)} like its peers do with other hosts"
+            )
+        else:
+            parts.append(
+                f"equally fits {other.role}; tie broken by the rules' declared direction,"
+                " then the commoner role"
+            )
+    return "; ".join(parts)
 
 
 def _peers_text(peers: list[str], label, roles: dict[str, str]) -> str:
@@ -986,12 +1055,8 @@ def write_inventory(inv: dict, file: IO[str] | str | os.PathLike) -> None:
             ev = hosts_ev.get(host.get("name"), {})
             if ev:
                 out += _comment(f"{host['name']} {host.get('ip')}: {ev.get('evidence', '')}", "  ")
-                if ev.get("also_fits"):
-                    out += _comment(
-                        f"equally fits {', '.join(ev['also_fits'])}; tie broken by the rules' declared"
-                        " direction, then the commoner role",
-                        "  ",
-                    )
+                if ev.get("tie"):
+                    out += _comment(ev["tie"], "  ")
                 for note in ev.get("site", []):
                     out += _comment(f"site: {note}", "  ")
             out.append(f"  - {_flow_map(host)}")

@@ -209,6 +209,25 @@ def test_vba_from_its_own_port(spec_rules):
     }
 
 
+def test_vba_with_only_4006_beside_vras_with_4009(spec_rules):
+    flows = [
+        "10.10.0.10 > 10.10.0.5:443 tcp SF",
+        "10.10.0.10 > 10.10.2.11:4006 tcp SF",
+        "10.10.0.10 > 10.10.2.11:4009 tcp SF",
+        "10.10.0.10 > 10.10.0.20:4006 tcp SF",  # no 9180 in this capture
+    ]
+    inv = flows_to_inventory(flow_frame(flows), spec_rules)
+    assert roles(inv)["10.10.0.20"] == "vba" and roles(inv)["10.10.2.11"] == "vra"
+    text = unwrapped(written(inv))
+    assert (
+        "# equally fits vra, but a vra would also show zvm-vra-checkpoints like its peers do with"
+        " other hosts"
+    ) in text
+    # Without a sibling VRA showing 4009, a lone 4006 peer is a VRA (the commoner role).
+    lone = [f for f in flows if "10.10.2.11" not in f]
+    assert roles(flows_to_inventory(flow_frame(lone), spec_rules))["10.10.0.20"] == "vra"
+
+
 def test_vra_with_only_zvm_control_flows_is_a_vra(spec_rules):
     # No 4007/4008 yet (nothing protected): 4006/4009 from the ZVM decide it,
     # by the rules' declared direction.
@@ -346,9 +365,11 @@ def deployments(draw):
         for v in range(draw(st.integers(1, 4))):
             vra = f"10.{net}.2.{11 + v}"
             truth[vra] = ("vra", s)
-            flows.append(f"{zvm} > {vra}:4006 tcp SF")
+            # Every VRA gets 4009 from its ZVM (steady, each); 4006 may be
+            # between connections in a short capture.
+            flows.append(f"{zvm} > {vra}:4009 tcp SF")
             if draw(st.booleans()):
-                flows.append(f"{zvm} > {vra}:4009 tcp SF")
+                flows.append(f"{zvm} > {vra}:4006 tcp SF")
             if draw(st.booleans()):
                 esx = f"10.{net}.1.{11 + v}"
                 truth[esx] = ("esxi", s)
