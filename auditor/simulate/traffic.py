@@ -24,7 +24,7 @@ FIREWALL_IP = "10.10.0.1"  # the prod gateway, which filters traffic to dr
 class Plan:
     """What a scenario's capture holds. The defaults are the healthy set."""
 
-    duration_s: int = 120
+    duration_s: int = 60  # a minute: every steady flow shows at least once
     bulk_segments: int = 6  # full segments per 4008 replication burst
     vra_data: str = "ok"  # ok | drop | refuse | prohibited   (4008 between paired VRAs)
     stale_vra: bool = False  # the first protected VRA sends 4008 to STALE_VRA_IP instead
@@ -243,12 +243,8 @@ class Traffic:
         c = self.conn(admins, zvm, 9669)
         t = c.open(self.t0 + self.jitter(10 * SEC))
         t = c.tls_open(t)
-        while t < self.end - 5 * SEC:
-            t = c.request(
-                t + 10 * SEC + self.jitter(SEC),
-                self.rng.randrange(300, 800),
-                self.rng.randrange(300, 2500),
-            )
+        while (poll := t + 10 * SEC + self.jitter(SEC)) < self.end - 3 * SEC:
+            t = c.request(poll, self.rng.randrange(300, 800), self.rng.randrange(300, 2500))
         c.close(t + 100 * MS, by_client=True)
 
     def vra_control(self, protected: SimHost, recovery: SimHost) -> None:
@@ -320,10 +316,6 @@ class Traffic:
         t = c.request(t, 43, 19)  # X.224 connection request / confirm
         t = c.tls_open(t)
         stop = min(self.end - 5 * SEC, t + 45 * SEC)
-        while t < stop:
-            t = c.request(
-                t + 2 * SEC + self.jitter(SEC),
-                self.rng.randrange(40, 200),
-                self.rng.randrange(800, 3000),
-            )
+        while (update := t + 2 * SEC + self.jitter(SEC)) < stop:
+            t = c.request(update, self.rng.randrange(40, 200), self.rng.randrange(800, 3000))
         c.close(t + 50 * MS, by_client=True)
