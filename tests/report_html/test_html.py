@@ -293,7 +293,7 @@ def test_join_activity_takes_each_flows_verdict_and_rule():
                                 ["vra-data", "vra-data", None])
     assert list(joined.columns) == ["bin_start_ns", "verdict", "rule", "packets"]
     assert list(joined["verdict"]) == ["expected", "blocked", "blocked", "expected"]
-    assert list(joined["rule"].where(joined["rule"].notna(), None)) == ["vra-data"] * 3 + [None]
+    assert [r if isinstance(r, str) else None for r in joined["rule"]] == ["vra-data"] * 3 + [None]
     chart = svg.traffic_chart(joined)
     assert "expected · 13 pkts" in chart and "blocked · 5 pkts" in chart
 
