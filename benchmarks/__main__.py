@@ -325,6 +325,34 @@ def _reported_packets(stdout: str) -> int | None:
     return None
 
 
+def agreement(cap: Capture, zvr: tuple, pcap_count: Path | None) -> str:
+    """Untimed cross-check on the cut: zvr-audit's flows add up to the packets
+    and wire bytes libpcap counts, and the flow count is in line with the
+    scapy anchor's 5-tuples (zvr-audit splits reused 5-tuples: more or equal)."""
+    flows_argv = zvr[0]
+    if not flows_argv or flows_argv[2] != "auditor" or not cap.cut_path:
+        return "Agreement check skipped: the zvr-audit flows CLI is not usable."
+    import csv
+
+    out = DATA / f"{cap.cut_path.stem}.flows.csv"
+    r = run_measured([PY, "-m", "auditor", "flows", str(cap.cut_path), "--csv", str(out)])
+    if r.rc != 0:
+        return f"Agreement check: zvr-audit flows failed on the cut (exit {r.rc})."
+    packets = wire = flows = 0
+    with open(out, newline="") as f:
+        for row in csv.DictReader(f):
+            flows += 1
+            packets += int(row["packets_c2s"]) + int(row["packets_s2c"])
+            wire += int(row["bytes_c2s"]) + int(row["bytes_s2c"])
+    ref = json.loads(run_measured([str(pcap_count), str(cap.cut_path)]).stdout) if pcap_count else {}
+    sc = json.loads(run_measured([PY, "-m", "benchmarks.anchors", "scapy", str(cap.cut_path)]).stdout)
+    same = packets == ref.get("packets") and wire == ref.get("bytes")
+    return (f"Agreement on the cut ({cap.cut_packets:,} packets): zvr-audit flows has {flows:,} flows "
+            f"holding {packets:,} packets and {wire:,} wire bytes; libpcap counts {ref.get('packets', '?'):,} "
+            f"packets and {ref.get('bytes', '?'):,} bytes; scapy's dict has {sc['flows']:,} 5-tuples. "
+            + ("Totals AGREE." if same else "Totals DISAGREE."))
+
+
 # --------------------------------------------------------------------------
 # Targets (issue 2: flows; issue 4: audit end to end)
 @dataclass
@@ -530,8 +558,8 @@ def main(argv: list[str] | None = None) -> int:
         results = measure_all(tools, cap, repeat) + missing
         load = (f"Load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after, on "
                 f"{os.cpu_count()} cores (other work on the machine slows every tool).")
-        sections += ["", render(cap, results), "", load]
-        print("\n".join(sections[-3:]), flush=True)
+        sections += ["", render(cap, results), "", load, "", agreement(cap, zvr, pcap_count)]
+        print("\n".join(sections[-5:]), flush=True)
         (DATA / f"last-run-{cap.path.stem}.json").write_text(
             json.dumps({"machine": info, "results": [asdict(r) for r in results]}, indent=1))
     if args.profile:
