@@ -32,7 +32,6 @@ from auditor.tables import BUCKET_KEYS, CONN_STATES
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 SEVERITIES = tuple(s.value for s in Severity)  # most severe first
-KIND_ORDER = ("missing", "blocked", "misdirected", "reversed", "unexpected")
 COVERAGE_STATUSES = ("met", "blocked", "missing", "unobserved")
 FLOW_LIMIT_PER_FINDING = 100  # rows shown under one finding; the rest counted
 WARNING_LIMIT = 500
@@ -186,16 +185,18 @@ def _findings(report: dict, rules_by_id: dict[str, Any]) -> list[dict]:
             "detail": f.get("detail"),
             "flow_rows": None if matched is None else matched[:FLOW_LIMIT_PER_FINDING],
             "flow_rows_more": 0 if matched is None else max(0, len(matched) - FLOW_LIMIT_PER_FINDING),
-            "flows_included": flows is not None,
         })
     return out
 
 
 def _rule_meta(rule: Any) -> str | None:
+    """The rule's row of the rule table, in one line."""
     if rule is None:
         return None
+
     def v(x: Any) -> str:
         return str(getattr(x, "value", x))
+
     arrow = "↔" if rule.bidirectional else "→"
     return (f"{rule.port}/{rule.proto} · {v(rule.client)} {arrow} {v(rule.server)} · "
             f"{v(rule.scope)} · {v(rule.phase)} · expect {v(rule.expect)} · {v(rule.severity)} · "
@@ -419,7 +420,6 @@ def render(
         "findings": _findings(report, rules_by_id),
         "summary": report.get("summary") or {},
         "verdict_order": [v for v in svg.VERDICT_ORDER if v != "out_of_scope"],
-        "kind_order": KIND_ORDER,
         "picture": svg.deployment_picture(report, inventory, rules),
         "picture_has_inventory": inventory is not None,
         "coverage": _coverage(report, inventory, rules_by_id),
