@@ -274,8 +274,8 @@ def _coverage(report: dict, inventory: Any, rules_by_id: dict[str, Any]) -> dict
             if not counts:
                 row_cells.append(None)
                 continue
-            worst = next(s for s in ("missing", "blocked", "met", "unobserved") if counts.get(s)) \
-                if any(counts.get(s) for s in COVERAGE_STATUSES) else "unobserved"
+            worst = next((s for s in ("missing", "blocked", "met", "unobserved") if counts.get(s)),
+                         "unobserved")
             total = sum(counts.values())
             row_cells.append({
                 "worst": worst,
