@@ -76,6 +76,7 @@ def load_inventory(path: str | Path, known_rule_ids: Iterable[str] | None = None
     `auditor.ruleset.effective_rules` checks them."""
     shown = str(path)
     problems = Problems()
+    problems.register(shown)
     if _looks_like_csv(path):
         data = read_user_file(path, InventoryError)
         drafts = _csv_hosts(decode_text(data, shown, InventoryError), shown, problems)

@@ -49,6 +49,10 @@ class Problems:
         self._items: list[tuple[int, int, int, str]] = []
         self._files: dict[str, int] = {}
 
+    def register(self, path: str) -> None:
+        """Put `path` first (the file the user named), before files it refers to."""
+        self._files.setdefault(path, len(self._files))
+
     def add(self, path: str, line: int, message: str) -> None:
         order = self._files.setdefault(path, len(self._files))
         text = f"{path}:{line}: {message}" if line else f"{path}: {message}"

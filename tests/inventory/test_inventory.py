@@ -393,6 +393,14 @@ def test_csv_referenced_errors_name_the_csv(tmp_path):
     assert str(error) == f"{tmp_path / 'hosts.csv'}:3: host 'b': unknown site 'dr2' (known: dr, prod)"
 
 
+def test_problems_in_the_yaml_come_before_those_in_its_csv(tmp_path):
+    (tmp_path / "hosts.csv").write_text("name,role,site,ip\na,zvmm,prod,10.0.0.1\n")
+    path = write(tmp_path, "sites: {prod: {}}\nhosts: hosts.csv\nports: {zvm-peer: -1}\n")
+    error = load_error(path)
+    assert str(error) == f"{path}:3: ports: 'zvm-peer': number '-1' is not a port (1-65535)"
+    assert error.more == 1
+
+
 def test_csv_referenced_missing(tmp_path):
     path = write(tmp_path, "sites: {prod: {}}\nhosts: hosts.csv\n")
     assert str(load_error(path)) == f"{path}:2: hosts: {tmp_path / 'hosts.csv'}: no such file"

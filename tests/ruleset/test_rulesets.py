@@ -400,3 +400,14 @@ def test_render_table_colour_on_a_terminal_unless_no_color(monkeypatch):
 def test_render_unknown_format():
     with pytest.raises(ValueError, match="unknown format 'xml'"):
         render_rules(rules_now(), "xml", io.StringIO())
+
+
+def test_readme_example_rules_file_loads(tmp_path):
+    text = (rules_dir() / "README.md").read_text() if (rules_dir() / "README.md").is_file() else None
+    if text is None:
+        pytest.skip("rules/README.md is not shipped in an installed wheel")
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "acme-extra.yaml"
+    path.write_text(example)
+    extra = load_rulesets([str(path)])[-1]
+    assert extra.ruleset == "acme-extra" and [r.id for r in extra.rules] == ["syslog"]
