@@ -1035,6 +1035,8 @@ def write_inventory(inv: dict, file: IO[str] | str | os.PathLike) -> None:
         " auditing with it: roles come from the ports each address used, sites from the flows between"
         " hosts. The comment above each entry says why."
     )
+    for cap in disc.get("captures", []):
+        out += _comment(f"capture: {cap.get('path')} (sha256 {cap.get('sha256')})")
     for warning in disc.get("warnings", []):
         out += _comment(f"WARNING: {warning}")
     out.append(f"name: {_scalar(inv.get('name', 'discovered'))}")

@@ -65,6 +65,8 @@ def test_healthy_two_site_gives_back_the_deployment(scenario):
     )
     assert inv["sites"] == {"site-a": {"peers": ["site-b"]}, "site-b": {}}
     assert inv["discovery"]["warnings"] == []
+    text = disc.read_text(encoding="utf-8")
+    assert "# capture: " in text and str(_cap) in text  # (the comment may wrap a long path)
     loaded = load_inventory(disc)
     assert loaded.paired("site-a", "site-b") and not loaded.single_vcenter
 
