@@ -52,6 +52,9 @@ CSV_HEADER = ("name", "role", "site", "ip")
 ROLES = tuple(r.value for r in Role)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# A 128-bit address as two uint64 halves; numpy compares such records field by
+# field, i.e. as one 128-bit number, so sort and searchsorted work on them.
+_PAIR = np.dtype([("hi", np.uint64), ("lo", np.uint64)])
 
 
 @dataclass
@@ -481,16 +484,11 @@ class AddressIndex:
                     (value >> 64, value & 0xFFFFFFFFFFFFFFFF, index)
                 )
         # Longest prefix first; within a length, (hi, lo) sorted for searching.
-        self._groups: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._groups: list[tuple[int, int, np.ndarray, np.ndarray]] = []
         for (length, version), entries in sorted(groups.items(), reverse=True):
             entries.sort()
-            self._groups.append((
-                length,
-                version,
-                np.array([e[0] for e in entries], dtype=np.uint64),
-                np.array([e[1] for e in entries], dtype=np.uint64),
-                np.array([e[2] for e in entries], dtype=np.int64),
-            ))
+            keys = np.array([(e[0], e[1]) for e in entries], dtype=_PAIR)
+            self._groups.append((length, version, keys, np.array([e[2] for e in entries], dtype=np.int64)))
 
     @staticmethod
     def _masks(length: int) -> tuple[np.uint64, np.uint64]:
@@ -507,30 +505,24 @@ class AddressIndex:
         # An IPv6 block never claims an IPv4 address, even ::/0 (whose range
         # holds the IPv4-mapped ones).
         is_v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
-        for length, version, net_hi, net_lo, owner in self._groups:
+        for length, version, keys, owner in self._groups:
             todo = np.flatnonzero((result < 0) & (is_v4 == (version == 4)))
             if todo.size == 0:
                 continue
             hi_mask, lo_mask = self._masks(length)
-            q_hi = hi[todo] & hi_mask
-            q_lo = lo[todo] & lo_mask
-            # Binary search on (hi, lo) sorted pairs: first on hi, then on lo
-            # within each hi run (networks are few; queries are many).
-            left = np.searchsorted(net_hi, q_hi, side="left")
-            right = np.searchsorted(net_hi, q_hi, side="right")
-            found = np.full(todo.shape, -1, dtype=np.int64)
-            has_hi = right > left
-            if not has_hi.any():
-                continue
-            # Within the run [left, right) the lo values are sorted.
-            for start in np.unique(left[has_hi]):
-                stop = int(right[has_hi][left[has_hi] == start][0])
-                rows = np.flatnonzero(has_hi & (left == start))
-                pos = start + np.searchsorted(net_lo[start:stop], q_lo[rows], side="left")
-                hit = pos < stop
-                hit[hit] = net_lo[pos[hit]] == q_lo[rows][hit]
-                found[rows[hit]] = owner[pos[hit]]
-            result[todo] = found
+            q_hi, q_lo = hi[todo] & hi_mask, lo[todo] & lo_mask
+            if keys["hi"][0] == keys["hi"][-1]:
+                # One high half for the whole group (every IPv4 block, most
+                # IPv6 sites): search the low halves as plain uint64, faster.
+                pos = np.minimum(np.searchsorted(keys["lo"], q_lo), keys.size - 1)
+                hit = (keys["lo"][pos] == q_lo) & (q_hi == keys["hi"][0])
+            else:
+                # Binary search over (hi, lo) records compared as 128-bit numbers.
+                query = np.empty(todo.size, dtype=_PAIR)
+                query["hi"], query["lo"] = q_hi, q_lo
+                pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+                hit = keys[pos] == query
+            result[todo[hit]] = owner[pos[hit]]
         return result
 
     __call__ = lookup

@@ -483,7 +483,12 @@ def test_address_index_is_fast_for_thousands():
     hosts = tuple(
         Host(f"h{i}", Role.VRA, "s", (ipaddress.ip_network(f"10.{i // 256}.{i % 256}.1/32"),)) for i in range(5000)
     )
+    hosts += tuple(  # many distinct high halves: the 128-bit search path
+        Host(f"v{i}", Role.VRA, "s", (ipaddress.ip_network(f"2001:db8:{i:x}::1/128"),)) for i in range(2000)
+    )
     inv = Inventory("t", "zvr-legacy", "t.yaml", "", {"s": Site("s")}, hosts, {})
-    lo = np.array([text_to_addr(f"10.{i // 256}.{i % 256}.1")[1] for i in range(5000)], dtype=np.uint64)
-    got = build_address_index(inv)(np.zeros_like(lo), lo)
-    assert (got == np.arange(5000)).all()
+    texts = [f"10.{i // 256}.{i % 256}.1" for i in range(5000)] + [f"2001:db8:{i:x}::1" for i in range(2000)]
+    texts += ["10.200.0.1", "2001:db8:ffff::1", "2001:db8:1::2"]
+    pairs = np.array([text_to_addr(t) for t in texts], dtype=np.uint64)
+    got = build_address_index(inv)(pairs[:, 0], pairs[:, 1])
+    assert got.tolist() == list(range(7000)) + [-1, -1, -1]
