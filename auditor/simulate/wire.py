@@ -225,7 +225,6 @@ class TcpConn:
         self.next_s = self.isn_s
         self.ts_base_c = rng.randrange(0, 2**31)
         self.ts_base_s = rng.randrange(0, 2**31)
-        self.t0 = None
 
     # -- one segment --------------------------------------------------------
     def _tsval(self, from_client: bool, t: int) -> int:
