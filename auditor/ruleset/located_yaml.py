@@ -42,6 +42,9 @@ def line_of(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
+_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+
+
 class Problems:
     """Every problem of the files being loaded, reported at once."""
 
@@ -54,6 +57,8 @@ class Problems:
         self._files.setdefault(path, len(self._files))
 
     def add(self, path: str, line: int, message: str) -> None:
+        # One line on a terminal, whatever a name in the file contains.
+        message = message.translate(_CONTROL_ESCAPES)
         order = self._files.setdefault(path, len(self._files))
         text = f"{path}:{line}: {message}" if line else f"{path}: {message}"
         self._items.append((order, line, len(self._items), text))

@@ -315,6 +315,13 @@ def test_invalid_yaml_names_the_line(tmp_path):
     assert str(load_error(path)).startswith(f"{path}:2: not valid YAML: ")
 
 
+def test_control_characters_in_names_stay_on_one_line(tmp_path):
+    path = write(tmp_path, HEAD + '  - {name: "a\\nb\\e[31m", role: zvmm, site: prod, ip: 10.0.0.1}\n')
+    message = str(load_error(path))
+    assert message.startswith(f"{path}:5: host 'a\\x0ab\\x1b[31m': unknown role 'zvmm'")
+    assert "\n" not in message and "\x1b" not in message
+
+
 def test_no_such_file(tmp_path):
     path = tmp_path / "missing.yaml"
     assert str(load_error(path)) == f"{path}: no such file"
