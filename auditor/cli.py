@@ -98,6 +98,9 @@ def _build_parser() -> argparse.ArgumentParser:
 def _add_jobs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="worker processes (default: 1)")
+    p.add_argument("--engine", choices=("native", "scapy", "tshark"), default="native",
+                   help="packet reader: native (fast, default), or the scapy / tshark "
+                   "reference readers (slow; for cross-checks and odd link types)")
 
 
 def _color(stream: IO[str]) -> bool:
@@ -115,6 +118,7 @@ def _cmd_audit(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         include_flows=args.include_flows,
         progress_to=err,
         jobs=args.jobs,
+        engine=args.engine,
     )
     pipeline.write_outputs(result, json_out=args.json, html_out=args.html,
                            flows_csv=args.flows_csv, fail_on=args.fail_on)
@@ -138,7 +142,8 @@ def _cmd_demo(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 def _cmd_flows(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from auditor import pipeline
 
-    table, stream = pipeline.flows([Path(c) for c in args.captures], progress_to=err, jobs=args.jobs)
+    table, stream = pipeline.flows([Path(c) for c in args.captures], progress_to=err,
+                                   jobs=args.jobs, engine=args.engine)
     pipeline.write_flows(table, csv=args.csv, parquet=args.parquet, stdout=out)
     for warning in stream.warnings:
         print(f"warning: {warning}", file=err)

@@ -27,9 +27,8 @@ class AuditResult:
 
 def audit(captures: list[Path], inventory: Path, rules: list[Path] | None = None, *,
           include_flows: bool = False, progress_to: IO[str] | None = None,
-          jobs: int = 1) -> AuditResult:
+          jobs: int = 1, engine: str = "native") -> AuditResult:
     """Audit captures against an inventory (SPEC sections 5-7)."""
-    from auditor.capture import capture_to_packets, expand_capture_paths
     from auditor.flows import packets_to_flows
     from auditor.inventory import load_inventory
     from auditor.report.json_report import verdicts_to_report
@@ -39,7 +38,7 @@ def audit(captures: list[Path], inventory: Path, rules: list[Path] | None = None
     inv = load_inventory(inventory)
     rulesets = load_rulesets([str(r) for r in rules] if rules else None, inv.profile)
     active_rules = effective_rules(rulesets, inv)
-    stream = capture_to_packets(expand_capture_paths(captures))
+    stream = _read(captures, engine, jobs)
     flow_table = packets_to_flows(_with_progress(stream, progress_to), rule_ports(active_rules))
     verdicts = flows_to_verdicts(flow_table, inv, active_rules)
     report = verdicts_to_report(
@@ -49,14 +48,14 @@ def audit(captures: list[Path], inventory: Path, rules: list[Path] | None = None
     return AuditResult(report, flow_table, verdicts, inv, active_rules, rulesets)
 
 
-def flows(captures: list[Path], *, progress_to: IO[str] | None = None, jobs: int = 1):
+def flows(captures: list[Path], *, progress_to: IO[str] | None = None, jobs: int = 1,
+          engine: str = "native"):
     """Flows of captures, direction guessed with the bundled rules' ports."""
-    from auditor.capture import capture_to_packets, expand_capture_paths
     from auditor.flows import packets_to_flows
     from auditor.ruleset import effective_rules, load_rulesets, rule_ports
 
     ports = rule_ports(effective_rules(load_rulesets(None, "zvr-legacy"), None))
-    stream = capture_to_packets(expand_capture_paths(captures))
+    stream = _read(captures, engine, jobs)
     table = packets_to_flows(_with_progress(stream, progress_to), ports)
     return table, stream
 
@@ -181,6 +180,18 @@ def diff(before: Path, after: Path, *, stdout: IO[str], color: bool) -> int:
 
 
 # ---------------------------------------------------------------- helpers
+def _read(captures: list[Path], engine: str, jobs: int) -> Any:
+    """The packet stream of the captures, from the chosen reader."""
+    from auditor.capture import capture_to_packets, expand_capture_paths
+
+    paths = expand_capture_paths(captures)
+    if engine == "native":
+        return capture_to_packets(paths)
+    from auditor.capture.reference import capture_to_packets_reference
+
+    return capture_to_packets_reference(paths, engine)
+
+
 @contextlib.contextmanager
 def _open_out(path: str) -> Iterator[IO[str]]:
     """Open an output file, turning a failure into one clear line (exit 2)."""
