@@ -38,6 +38,13 @@ Documented choices
   JSON, not a schema ``zvr-audit/report/v1`` report, a report missing what
   the diff reads) raises ``InputError`` (exit 2):
   ``FILE: not a zvr-audit v1 report (schema is 'zvr-audit/report/v2')``.
+- **Rendering** (``render_diff``): warnings first, then the inputs line, new
+  findings (with their detail sentence), resolved ones, still-present ones
+  that changed (unchanged ones are only counted), coverage changes (met in
+  green, missing or blocked in red, anything else in yellow), the summary
+  deltas that moved and one result line. Colour only when asked or on a
+  terminal without ``NO_COLOR``; input strings are printed as text, never as
+  markup.
 - The diff is itself a JSON-ready dict (schema ``zvr-audit/diff/v1``), so a
   ``--json OUT`` option needs only ``json.dump``.
 """
@@ -274,8 +281,6 @@ def diff_exit_status(diff: dict) -> int:
     """0 when the AFTER report has no new finding, 1 when it has any."""
     return 1 if diff["counts"]["new"] else 0
 
-
-diff_exit_code = diff_exit_status  # the name the first drafts used
 
 
 def _side(report: dict, name: str) -> dict:
