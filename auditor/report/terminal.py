@@ -30,6 +30,7 @@ STATUS_STYLE = {"met": "green", "blocked": "bold red", "missing": "red", "unobse
 STATUSES = ("met", "blocked", "missing", "unobserved")
 NAMED_LIMIT = 4  # non-met pairs named per coverage row before "+N more"
 PLAIN_WIDTH = 120  # when not writing to a terminal
+FINDINGS_LIMIT = 100  # rows shown; most severe first, so the rest are the least severe
 
 
 def use_color(file: IO[str], color: bool | None = None) -> bool:
@@ -168,7 +169,8 @@ def render(
         table.add_column("Client → Server:port", overflow="fold")
         table.add_column("Flows", justify="right", no_wrap=True)
         table.add_column("Detail", overflow="fold", ratio=1)
-        for f in findings:
+        shown = findings[:FINDINGS_LIMIT]
+        for f in shown:
             sev = str(f["severity"])
             table.add_row(
                 Text(sev, style=SEVERITY_STYLE.get(sev, "")),
@@ -179,6 +181,15 @@ def render(
                 Text(str(f.get("detail", ""))),
             )
         console.print(table)
+        if len(findings) > len(shown):
+            rest = Counter(f["severity"] for f in findings[len(shown) :])
+            parts = ", ".join(f"{rest[s.value]} {s.value}" for s in Severity if rest[s.value])
+            console.print(
+                Text(
+                    f"… and {len(findings) - len(shown)} more findings ({parts}); "
+                    "the JSON and HTML reports list them all."
+                )
+            )
     else:
         console.print(Text("Findings: none", style="bold green"))
 

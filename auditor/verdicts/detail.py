@@ -131,7 +131,9 @@ def outcome_text(o: Outcome, server: Endpoint) -> str:
     if o.no_answer:
         syns = f"{o.syns} SYN{'s' if o.syns != 1 else ''}" if o.syns > 0 else "the SYN"
         attempts = f" in {o.no_answer} attempts" if o.no_answer > 1 else ""
-        parts.append(f"no answer to {syns}{attempts} over {_seconds(o.last_ns - o.first_ns)}")
+        span = o.last_ns - o.first_ns
+        over = f" over {_seconds(span)}" if span >= 500_000_000 else ""  # "over 0 s" says nothing
+        parts.append(f"no answer to {syns}{attempts}{over}")
     if o.rejected:
         parts.append("refused (RST)" + ("" if o.rejected == 1 else f" {_times(o.rejected)}"))
     if o.reset_early:

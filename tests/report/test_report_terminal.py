@@ -129,3 +129,14 @@ def test_input_strings_are_not_markup():
     report = make_report(["10.10.0.5:50000 > 10.10.0.10:443 tcp SF"], inv=inv)
     out = rendered(report, color=True)
     assert "[bold red]evil[/]" in out
+
+
+def test_a_scan_does_not_drown_the_terminal():
+    rows = healthy_two_site() + [
+        f"10.10.0.10:50000 > 203.0.113.9:{p} tcp S0" for p in range(1000, 1150)
+    ]
+    report = make_report(rows)
+    assert len(report["findings"]) == 150
+    out = rendered(report, color=False)
+    assert out.splitlines()[0] == "FAIL: 150 low findings"
+    assert "… and 50 more findings (50 low); the JSON and HTML reports list them all." in out
