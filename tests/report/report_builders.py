@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -37,6 +38,14 @@ def validate(report: dict) -> None:
     validator = jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.FormatChecker())
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
     assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
+    # every time is ISO-8601 in UTC (the format checker may lack its helper package)
+    times = [doc["generated_at"]]
+    times += [c[k] for c in doc["inputs"]["captures"] for k in ("first_ts", "last_ts")]
+    times += [f[k] for f in doc["findings"] for k in ("first_seen", "last_seen")]
+    times += [f[k] for f in doc.get("flows", ()) for k in ("first_ts", "last_ts")]
+    for t in times:
+        if t is not None:
+            assert t.endswith("Z") and dt.datetime.fromisoformat(t).utcoffset() == dt.timedelta(0), t
 
 
 CAPTURE = {
