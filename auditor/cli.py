@@ -153,7 +153,8 @@ def _cmd_flows(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 def _cmd_discover(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from auditor import pipeline
 
-    pipeline.discover([Path(c) for c in args.captures], output=args.output, stdout=out)
+    pipeline.discover([Path(c) for c in args.captures], output=args.output, stdout=out,
+                      stderr=err)
     return 0
 
 

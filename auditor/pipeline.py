@@ -148,12 +148,15 @@ def demo(out_dir: Path, *, progress_to: IO[str] | None = None) -> tuple[AuditRes
     return result, written
 
 
-def discover(captures: list[Path], *, output: str | None, stdout: IO[str]) -> None:
-    from auditor.discover import flows_to_inventory, write_inventory
-    from auditor.ruleset import effective_rules, load_rulesets
+def discover(captures: list[Path], *, output: str | None, stdout: IO[str],
+             stderr: IO[str] | None = None) -> None:
+    """Propose an inventory from captures; its warnings go to stderr."""
+    from auditor.capture import expand_capture_paths
+    from auditor.discover import captures_to_inventory, write_inventory
 
-    table, _ = flows(captures)
-    inv = flows_to_inventory(table, effective_rules(load_rulesets(None, "zvr-legacy"), None))
+    inv = captures_to_inventory(expand_capture_paths(captures))
+    for warning in inv.get("discovery", {}).get("warnings", []):
+        print(f"warning: {warning}", file=stderr)
     if output:
         with _open_out(output) as fh:
             write_inventory(inv, fh)
@@ -172,9 +175,9 @@ def show_rules(*, inventory: str | None, rules: list[str], fmt: str, stdout: IO[
 
 
 def diff(before: Path, after: Path, *, stdout: IO[str], color: bool) -> int:
-    from auditor.diff import diff_exit_status, diff_reports, load_report, render_diff
+    from auditor.diff import diff_exit_status, render_diff, reports_to_diff
 
-    d = diff_reports(load_report(before), load_report(after))
+    d = reports_to_diff(before, after)
     render_diff(d, stdout, color=color)
     return diff_exit_status(d)
 
