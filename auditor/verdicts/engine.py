@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from auditor.errors import InternalError
 from auditor.model import (
     ANY,
     INVENTORY,
@@ -245,8 +246,8 @@ def flows_to_verdicts(flow_table: Any, inventory: Inventory, rules: Sequence[Rul
     """
     flows: pd.DataFrame = flow_table.flows
     missing_cols = [c.name for c in FLOW_COLUMNS if c.name not in flows.columns]
-    if missing_cols:
-        raise ValueError(f"flow table lacks columns {missing_cols}")
+    if missing_cols:  # the flow stage is ours: a missing column is a bug, not bad input
+        raise InternalError(f"flow table lacks columns {missing_cols}")
     dep = _Deployment(inventory)
     all_rules = tuple(rules)
     applied = [i for i, r in enumerate(all_rules) if dep.rule_applies(r)]

@@ -313,3 +313,12 @@ def test_icmp_explains_the_silence_once():
         "ICMP administratively prohibited from 10.10.0.1 (3 of the flows), no answer to 2 SYNs over 1 s"
         in f.detail
     )
+
+
+def test_a_flow_table_without_its_columns_is_a_bug():
+    from auditor.errors import InternalError
+
+    table = flow_table(["10.10.0.10:50001 > 10.10.0.5:443 tcp SF"])
+    table.flows = table.flows.drop(columns=["icmp_unreach"])
+    with pytest.raises(InternalError, match="icmp_unreach"):
+        flows_to_verdicts(table, inventory(), bundled_rules())
