@@ -45,7 +45,9 @@ def validate(report: dict) -> None:
     times += [f[k] for f in doc.get("flows", ()) for k in ("first_ts", "last_ts")]
     for t in times:
         if t is not None:
-            assert t.endswith("Z") and dt.datetime.fromisoformat(t).utcoffset() == dt.timedelta(0), t
+            assert t.endswith("Z") and dt.datetime.fromisoformat(t).utcoffset() == dt.timedelta(
+                0
+            ), t
 
 
 CAPTURE = {

@@ -7,6 +7,7 @@ import io
 import os
 import pty
 
+import pytest
 from report_builders import make_report
 from verdict_builders import healthy_two_site, inventory
 
@@ -140,3 +141,35 @@ def test_a_scan_does_not_drown_the_terminal():
     out = rendered(report, color=False)
     assert out.splitlines()[0] == "FAIL: 150 low findings"
     assert "… and 50 more findings (50 low); the JSON and HTML reports list them all." in out
+
+
+INVENTORY_YAML = """\
+name: acme-dr
+sites:
+  prod: {peers: [dr]}
+  dr: {}
+hosts:
+  - {name: zvm-prod, role: zvm, site: prod, ip: 10.10.0.10}
+  - {name: vc-prod, role: vcenter, site: prod, ip: 10.10.0.5}
+  - {name: zvm-dr, role: zvm, site: dr, ip: 10.20.0.10}
+  - {name: vc-dr, role: vcenter, site: dr, ip: 10.20.0.5}
+"""
+
+
+def test_coverage_sites_from_the_audited_inventory_file(tmp_path):
+    load_inventory = pytest.importorskip("auditor.inventory").load_inventory
+    path = tmp_path / "inventory.yaml"
+    path.write_text(INVENTORY_YAML)
+    inv = load_inventory(path)
+    rows = ["10.10.0.10:50001 > 10.10.0.5:443 tcp SF", "10.20.0.10:50001 > 10.20.0.5:443 tcp SF"]
+    report = make_report(rows, inv=inv)
+    out = rendered(report, color=False)  # no inventory given: re-read from inputs.inventory.path
+    assert [
+        line.split("│")[2].strip() for line in out.splitlines() if line.startswith("│ zvm-vcenter")
+    ] == [
+        "dr",
+        "prod",
+    ]
+    path.write_text(INVENTORY_YAML + "  - {name: extra, role: esxi, site: dr, ip: 10.20.1.1}\n")
+    out = rendered(report, color=False)  # the file changed since the audit: not trusted
+    assert "? ↔ ?" in out or "│ ?" in out
