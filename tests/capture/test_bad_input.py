@@ -174,3 +174,14 @@ def test_unreadable_path(tmp_path: Path) -> None:
     (tmp_path / "dir.pcap" / "x.txt").write_text("x")
     with pytest.raises(CaptureError, match="no capture files in this directory"):
         capture_to_packets([tmp_path / "dir.pcap"])
+
+
+def test_sha256_covers_the_whole_file_even_after_damage(tmp_path: Path) -> None:
+    import hashlib
+
+    data = GOOD3 + struct.pack("<IIII", 0, 0, 0xFFFFFFF0, 60) + b"\xaa" * 5000
+    path = tmp_path / "damaged.pcap"
+    path.write_bytes(data)
+    stream, _ = read(path)
+    assert stream.captures[0]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert stream.captures[0]["packets"] == 3

@@ -169,3 +169,28 @@ def test_expand_capture_paths_errors(tmp_path: Path) -> None:
     (tmp_path / "empty_dir" / "readme.txt").write_text("hello")
     with pytest.raises(CaptureError, match="no capture files in this directory"):
         capture_to_packets([tmp_path / "empty_dir"])
+
+
+def test_first_and_last_time_are_the_smallest_and_largest(tmp_path: Path) -> None:
+    # a merged capture out of time order (as icmp_fragneeded_quotes_tcp.pcap in the corpus)
+    ts = [T0 + 5 * NS, T0, T0 + 9 * NS, T0 + 1]
+    path = tmp_path / "merged.pcap"
+    path.write_bytes(pcap_bytes([(t, frame()) for t in ts], nano=True))
+    stream, b = read(path)
+    assert b.ts_ns.tolist() == ts  # file order is kept
+    assert stream.captures[0]["first_ts_ns"] == T0 and stream.captures[0]["last_ts_ns"] == T0 + 9 * NS
+
+
+def test_compiled_and_python_record_walks_agree() -> None:
+    from auditor.capture import pcap
+
+    if pcap._walk_pcap_c is None:
+        pytest.skip("the compiled record walk is not built (pip install . builds it when a compiler exists)")
+    good = pcap_bytes([(T0 + i, frame(i, size=i)) for i in range(50)])
+    absurd = good + bytes(8) + (0xFFFFFFF0).to_bytes(4, "little") + bytes(40)
+    for data in (good, good[:-7], good[:-30], absurd):
+        arr = np.frombuffer(data + bytes(64), np.uint8)
+        for limit in (1, 7, 1000):
+            c_offs, c_next, c_absurd = pcap.walk_pcap(arr, 24, len(data), limit, "<")
+            py_offs, py_next, py_absurd = pcap.walk_pcap_records(arr.data, 24, len(data), limit, "<")
+            assert c_offs.tolist() == py_offs and c_next == py_next and c_absurd == py_absurd
