@@ -197,6 +197,13 @@ def warm(path: Path) -> None:
 ZVR_LIBRARY_FALLBACK = HERE / "zvr_library.py"
 
 
+def _one_core(command: str) -> list[str]:
+    """``--jobs 1`` where the subcommand has it: the targets are for one core."""
+    r = subprocess.run([PY, "-m", "auditor", command, "--help"], cwd=REPO, check=False,
+                       capture_output=True, text=True)
+    return ["--jobs", "1"] if "--jobs" in r.stdout else []
+
+
 def probe_zvr(tiny: Capture) -> tuple[list[str] | None, str, list[str] | None, str]:
     """Which zvr-audit entry points work: the ``flows`` CLI, else the library
     stages in a subprocess; the ``audit`` CLI. Tried on a tiny capture."""
@@ -204,7 +211,8 @@ def probe_zvr(tiny: Capture) -> tuple[list[str] | None, str, list[str] | None, s
         csv = Path(tmp) / "flows.csv"
         r = run_measured([PY, "-m", "auditor", "flows", str(tiny.path), "--csv", str(csv)], 600)
         if r.rc == 0 and csv.exists() and csv.stat().st_size > 0:
-            flows_argv: list[str] | None = [PY, "-m", "auditor", "flows", "{FILE}", "--csv", "/dev/null"]
+            flows_argv: list[str] | None = [PY, "-m", "auditor", "flows", "{FILE}", "--csv", "/dev/null",
+                                            *_one_core("flows")]
             flows_note = ""
         else:
             why = (r.stderr.strip().splitlines() or [f"exit {r.rc}"])[-1]
@@ -221,7 +229,7 @@ def probe_zvr(tiny: Capture) -> tuple[list[str] | None, str, list[str] | None, s
                           "--json", str(js)], 600)
         if r.rc in (0, 1) and js.exists() and js.stat().st_size > 0:
             audit_argv: list[str] | None = [PY, "-m", "auditor", "audit", "{FILE}", "--inventory", "{INV}",
-                                            "--json", "/dev/null", "--quiet"]
+                                            "--json", "/dev/null", "--quiet", *_one_core("audit")]
             audit_note = ""
         else:
             audit_argv = None
