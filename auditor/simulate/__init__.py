@@ -17,7 +17,7 @@ from pathlib import Path
 
 from auditor.errors import UsageError
 
-from .deployment import Deployment, single_vcenter, two_site
+from .deployment import Deployment, single_vcenter, two_site, two_site_ipv6, two_site_trunk
 from .traffic import Plan, Traffic
 from .wire import Frame
 
@@ -105,6 +105,29 @@ SCENARIOS: dict[str, Scenario] = dict(
             "one-site-capture",
             "Healthy deployment captured at prod only: prod's flows plus the cross-site ones.",
             Plan(capture_site="prod"),
+        ),
+        _s(
+            "vra-install",
+            "A VRA being installed at dr (ZVM to ESXi on 22 and 443), logs fetched on 4005: no findings.",
+            Plan(vra_install=True),
+        ),
+        _s(
+            "healthy-ipv6",
+            "The healthy two-site deployment addressed with IPv6 only: no findings.",
+            HEALTHY,
+            two_site_ipv6,
+        ),
+        _s(
+            "ipv6-4008-prohibited",
+            "IPv6 deployment; 4008 to the recovery VRAs rejected with ICMPv6 admin-prohibited.",
+            Plan(vra_data="prohibited"),
+            two_site_ipv6,
+        ),
+        _s(
+            "healthy-vlan-trunk",
+            "The healthy two-site deployment captured on a trunk port (802.1Q, a VLAN per site).",
+            HEALTHY,
+            two_site_trunk,
         ),
         _s(
             "demo",

@@ -4,6 +4,7 @@ inventory serves them all; the single-vCenter scenario has its own."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 
@@ -15,14 +16,12 @@ class SimHost:
     ip: str  # one address, or a CIDR block for a client group
     esxi: str | None = None
     windows: bool = False  # the legacy ZVM runs on Windows (TTL 128, ports 49152+)
+    station: str | None = None  # for a block: the workstation whose packets we make
 
     @property
     def addr(self) -> str:
-        """The address this host's packets carry (a block's first workstation)."""
-        if "/" in self.ip:
-            base = self.ip.split("/")[0].rsplit(".", 1)[0]
-            return f"{base}.23"
-        return self.ip
+        """The address this host's packets carry."""
+        return self.station or self.ip
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,7 @@ class Deployment:
     hosts: tuple[SimHost, ...]
     prefix: dict[str, str]  # site → address prefix of its subnets ("10.10.")
     domain: str = "acme.local"
+    vlans: dict[str, int] | None = None  # site → VLAN id when captured on a trunk
 
     def of(self, role: str, site: str | None = None) -> list[SimHost]:
         return [h for h in self.hosts if h.role == role and (site is None or h.site == site)]
@@ -53,14 +53,17 @@ class Deployment:
 
     # Infrastructure outside the inventory (the `infrastructure` rules cover
     # traffic from inventory hosts to these).
+    def address(self, site: str, subnet: int, host: int) -> str:
+        return _address(self.prefix[site], subnet, host)
+
     def gateway(self, site: str) -> str:
-        return self.prefix[site] + "0.1"
+        return self.address(site, 0, 1)
 
     def dns_server(self, site: str) -> str:
-        return self.prefix[site] + "0.2"
+        return self.address(site, 0, 2)
 
     def ntp_server(self, site: str) -> str:
-        return self.prefix[site] + "0.3"
+        return self.address(site, 0, 3)
 
     @property
     def single_vcenter(self) -> bool:
@@ -97,37 +100,74 @@ class Deployment:
         return "\n".join(lines) + "\n"
 
 
+def _address(prefix: str, subnet: int, host: int) -> str:
+    """A site's address: ``10.10.`` + subnet 2, host 11 → 10.10.2.11;
+    ``2001:db8:10:`` + 2, 11 → 2001:db8:10:2::11 (canonical text)."""
+    if ":" in prefix:
+        return str(ipaddress.ip_address(f"{prefix}{subnet}::{host}"))
+    return f"{prefix}{subnet}.{host}"
+
+
 def _site_hosts(
     site: str, p: str, vba: bool = True, zvm: bool = True, vcenter: bool = True
 ) -> list[SimHost]:
+    """Subnet 0 servers, 1 ESXi hosts, 2 VRAs (each VRA beside its ESXi)."""
     hosts = []
     if zvm:
-        hosts.append(SimHost(f"zvm-{site}", "zvm", site, p + "0.10", windows=True))
+        hosts.append(SimHost(f"zvm-{site}", "zvm", site, _address(p, 0, 10), windows=True))
     if vcenter:
-        hosts.append(SimHost(f"vc-{site}", "vcenter", site, p + "0.5"))
+        hosts.append(SimHost(f"vc-{site}", "vcenter", site, _address(p, 0, 5)))
     if vba:
-        hosts.append(SimHost(f"vba-{site}", "vba", site, p + "0.20"))
+        hosts.append(SimHost(f"vba-{site}", "vba", site, _address(p, 0, 20)))
     for i in (1, 2):
-        hosts.append(SimHost(f"esx-{site}-{i}", "esxi", site, f"{p}1.{10 + i}"))
+        hosts.append(SimHost(f"esx-{site}-{i}", "esxi", site, _address(p, 1, 10 + i)))
     for i in (1, 2):
-        hosts.append(
-            SimHost(f"vra-{site}-{i}", "vra", site, f"{p}2.{10 + i}", esxi=f"esx-{site}-{i}")
-        )
+        esxi = f"esx-{site}-{i}"
+        hosts.append(SimHost(f"vra-{site}-{i}", "vra", site, _address(p, 2, 10 + i), esxi=esxi))
     return hosts
 
 
-def two_site() -> Deployment:
+def _admins(site: str, p: str) -> SimHost:
+    """The administrators' workstations: a block, one of them active."""
+    block = f"{p}9.0/24" if ":" not in p else f"{p}9::/64"
+    return SimHost("admins", "client", site, block, station=_address(p, 9, 23))
+
+
+def two_site(vlans: bool = False) -> Deployment:
     """acme-dr: protected site `prod` (10.10/16) paired with recovery site
     `dr` (10.20/16); per site a ZVM, a vCenter, a VBA, two ESXi hosts each
     with its VRA; the administrators' workstations at prod."""
-    hosts = _site_hosts("prod", "10.10.") + _site_hosts("dr", "10.20.")
-    hosts.append(SimHost("admins", "client", "prod", "10.10.9.0/24"))
+    p = {"prod": "10.10.", "dr": "10.20."}
+    hosts = _site_hosts("prod", p["prod"]) + _site_hosts("dr", p["dr"])
+    hosts.append(_admins("prod", p["prod"]))
     return Deployment(
         name="acme-dr",
         sites=("prod", "dr"),
         peers={"prod": ("dr",)},
         hosts=tuple(hosts),
-        prefix={"prod": "10.10.", "dr": "10.20."},
+        prefix=p,
+        vlans={"prod": 110, "dr": 120} if vlans else None,
+    )
+
+
+def two_site_trunk() -> Deployment:
+    """acme-dr captured on a trunk port: each site's traffic on its own
+    802.1Q VLAN (110 prod, 120 dr)."""
+    return two_site(vlans=True)
+
+
+def two_site_ipv6() -> Deployment:
+    """acme-dr6: the same deployment addressed with IPv6 only
+    (2001:db8:10::/48 prod, 2001:db8:20::/48 dr; documentation prefix)."""
+    p = {"prod": "2001:db8:10:", "dr": "2001:db8:20:"}
+    hosts = _site_hosts("prod", p["prod"]) + _site_hosts("dr", p["dr"])
+    hosts.append(_admins("prod", p["prod"]))
+    return Deployment(
+        name="acme-dr6",
+        sites=("prod", "dr"),
+        peers={"prod": ("dr",)},
+        hosts=tuple(hosts),
+        prefix=p,
     )
 
 
@@ -138,7 +178,7 @@ def single_vcenter() -> Deployment:
     hosts = _site_hosts("main", "10.10.") + _site_hosts(
         "branch", "10.30.", vba=False, zvm=False, vcenter=False
     )
-    hosts.append(SimHost("admins", "client", "main", "10.10.9.0/24"))
+    hosts.append(_admins("main", "10.10."))
     return Deployment(
         name="acme-branch",
         sites=("main", "branch"),

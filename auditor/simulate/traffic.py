@@ -17,7 +17,6 @@ OUTSIDE_RTT = 25 * MS
 
 STALE_VRA_IP = "10.20.2.99"  # the recovery VRA's address before it was redeployed
 UNKNOWN_RDP_IP = "192.168.77.23"  # a workstation outside the inventory
-FIREWALL_IP = "10.10.0.1"  # the prod gateway, which filters traffic to dr
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,7 @@ class Plan:
     rdp_unknown: bool = False  # RDP to the protected ZVM from UNKNOWN_RDP_IP
     vba_silent_site: str | None = None  # that site's ZVM never talks to its VBA on 4006
     capture_site: str | None = None  # capture taken at this site only
+    vra_install: bool = False  # a VRA being installed at the second site, logs collected
 
 
 class Ports:
@@ -60,7 +60,8 @@ class Traffic:
         self.end = start_ns + plan.duration_s * SEC
         gateways = {dep.prefix[s]: dep.gateway(s) for s in dep.sites}
         windows = frozenset(h.addr for h in dep.hosts if h.windows)
-        self.wire = Wire(rng, gateways, windows)
+        vlans = {dep.prefix[s]: v for s, v in dep.vlans.items()} if dep.vlans else None
+        self.wire = Wire(rng, gateways, windows, vlans)
         self.port = Ports(rng)
 
     # -- helpers ------------------------------------------------------------------
@@ -134,6 +135,10 @@ class Traffic:
             self.vcenter_reversed(dep.the("vcenter", site), dep.the("zvm", site))
         if plan.rdp_unknown:
             self.rdp(UNKNOWN_RDP_IP, dep.the("zvm", dep.sites[0]))
+        if plan.vra_install:
+            prod, dr = dep.sites
+            self.install_vra(dep.the("zvm", dr), dep.of("esxi", dr)[-1])
+            self.collect_logs(dep.the("zvm", prod), dep.of("vra", prod)[0])
         if plan.capture_site is not None:
             prefix = dep.prefix[plan.capture_site]
             self.wire.frames = [
@@ -268,7 +273,7 @@ class Traffic:
                 if plan.vra_data == "refuse":
                     c.open_refused(t)
                 else:
-                    c.open_prohibited(t, FIREWALL_IP)
+                    c.open_prohibited(t, self.dep.gateway(self.dep.sites[0]))
             return
         c = self.conn(protected, recovery, 4008)
         opened = c.open(self.t0 + SEC + self.jitter(SEC))
@@ -319,3 +324,32 @@ class Traffic:
         while (update := t + 2 * SEC + self.jitter(SEC)) < stop:
             t = c.request(update, self.rng.randrange(40, 200), self.rng.randrange(800, 3000))
         c.close(t + 50 * MS, by_client=True)
+
+    # -- install-phase and on-demand flows (optional rules: never findings) ----------
+    def install_vra(self, zvm: SimHost, esxi: SimHost) -> None:
+        """22 and 443 zvm → esxi while installing a VRA: an SSH session
+        (the server's banner first, key exchange, a few commands) and HTTPS
+        uploads of the appliance's files."""
+        ssh = self.conn(zvm, esxi, 22)
+        t = ssh.open(self.t0 + 10 * SEC + self.jitter(5 * SEC))
+        t = ssh.send(t + 2 * MS, False, 22)  # "SSH-2.0-OpenSSH_9.1\r\n"
+        t = ssh.request(t, 1512, 1080)  # banner + KEXINIT both ways
+        t = ssh.request(t, 48, 564)  # ECDH init / reply with host key
+        for _ in range(6):
+            t = ssh.request(t + 300 * MS, self.rng.randrange(60, 200), self.rng.randrange(40, 900))
+        ssh.close(t + 20 * MS, by_client=True)
+        https = self.conn(zvm, esxi, 443)
+        t = https.open(t + SEC)
+        t = https.tls_open(t)
+        for _ in range(3):
+            t = https.send(t + 50 * MS, True, self.rng.randrange(20_000, 40_000))
+            t = https.send(t + 5 * MS, False, self.rng.randrange(200, 400))
+        https.close(t + 20 * MS, by_client=True)
+
+    def collect_logs(self, zvm: SimHost, vra: SimHost) -> None:
+        """4005 zvm → vra on demand: the VRA's logs for a support bundle."""
+        c = self.conn(zvm, vra, 4005)
+        t = c.open(self.t0 + 30 * SEC + self.jitter(5 * SEC))
+        t = c.request(t, 180, 96)
+        t = c.send(t + 10 * MS, False, self.rng.randrange(30_000, 50_000))
+        c.close(t + 10 * MS, by_client=True)

@@ -1,5 +1,6 @@
 """Packets as a capture point sees them: realistic TCP connections, DNS, NTP
-and ARP, crafted with scapy and collected in time order.
+and ARP (IPv6: neighbour discovery), crafted with scapy and collected in time
+order, over IPv4 or IPv6, on a plain or an 802.1Q-tagged (trunk) port.
 
 Times are nanoseconds since the epoch *at the capture point*. A packet sent by
 the side near the capture point is seen when it is sent; the answer is seen
@@ -18,7 +19,15 @@ import struct
 from dataclasses import dataclass, field
 
 from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.layers.l2 import ARP, Ether
+from scapy.layers.inet6 import (
+    ICMPv6DestUnreach,
+    ICMPv6ND_NA,
+    ICMPv6ND_NS,
+    ICMPv6NDOptDstLLAddr,
+    ICMPv6NDOptSrcLLAddr,
+    IPv6,
+)
+from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.packet import Packet, Raw
 
 MSS = 1448  # payload of a full segment: 1460 minus the 12-byte timestamp option
@@ -57,6 +66,7 @@ class Wire:
         rng: random.Random,
         gateways: dict[str, str],
         windows_hosts: frozenset[str] = frozenset(),
+        vlans: dict[str, int] | None = None,
     ):
         self.rng = rng
         self.frames: list[Frame] = []
@@ -64,6 +74,8 @@ class Wire:
         # sender's subnet carry the gateway's MAC as destination.
         self.gateways = gateways
         self.windows_hosts = windows_hosts
+        # site prefix → VLAN id, when the capture is taken on a trunk port
+        self.vlans = vlans
         self._ip_id: dict[str, int] = {}
 
     # -- link and IP layers -------------------------------------------------
@@ -73,24 +85,31 @@ class Wire:
                 return prefix
         return None
 
-    def ether(self, src: str, dst: str) -> Ether:
+    def link(self, src: str, dst: str, mac_dst: str | None = None) -> list[Packet]:
+        """Ethernet header (and 802.1Q tag on a trunk) of a frame from src to
+        dst as the capture point's segment carries it."""
         ps, pd = self._prefix(src), self._prefix(dst)
         if ps is not None and ps == pd:
-            return Ether(src=mac_of(src), dst=mac_of(dst))
-        if ps is not None:  # leaving the sender's site through its router
-            return Ether(src=mac_of(src), dst=mac_of(self.gateways[ps]))
-        # arriving from elsewhere (another site or outside): the router sends it
-        gw = self.gateways[pd] if pd is not None else next(iter(self.gateways.values()))
-        return Ether(src=mac_of(gw), dst=mac_of(dst))
+            eth, segment = Ether(src=mac_of(src), dst=mac_dst or mac_of(dst)), ps
+        elif ps is not None:  # leaving the sender's site through its router
+            eth, segment = Ether(src=mac_of(src), dst=mac_of(self.gateways[ps])), ps
+        else:  # arriving from elsewhere (another site or outside): the router sends it
+            segment = pd if pd is not None else next(iter(self.gateways))
+            eth = Ether(src=mac_of(self.gateways[segment]), dst=mac_of(dst))
+        if self.vlans is None:
+            return [eth]
+        return [eth, Dot1Q(vlan=self.vlans[segment])]
 
-    def ip(self, src: str, dst: str, **kw) -> IP:
-        if src not in self._ip_id:
-            self._ip_id[src] = self.rng.randrange(1, 0xFFFF)
-        self._ip_id[src] = (self._ip_id[src] + 1) & 0xFFFF
+    def ip(self, src: str, dst: str, df: bool = False) -> Packet:
         ttl = 128 if src in self.windows_hosts else 64
         if self._prefix(src) != self._prefix(dst):
             ttl -= 1  # routed once before the capture point
-        return IP(src=src, dst=dst, id=self._ip_id[src], ttl=ttl, **kw)
+        if ":" in src:
+            return IPv6(src=src, dst=dst, hlim=ttl)
+        if src not in self._ip_id:
+            self._ip_id[src] = self.rng.randrange(1, 0xFFFF)
+        self._ip_id[src] = (self._ip_id[src] + 1) & 0xFFFF
+        return IP(src=src, dst=dst, id=self._ip_id[src], ttl=ttl, flags="DF" if df else 0)
 
     def add(self, ts_ns: int, src: str, dst: str, *layers: Packet) -> None:
         self.frames.append(Frame(int(ts_ns), len(self.frames), src, dst, bytes(stack(*layers))))
@@ -112,32 +131,33 @@ class Wire:
 
         qid = self.rng.randrange(0, 0x10000)
         sport = self.rng.randrange(32768, 61000)
-        q = DNS(id=qid, rd=1, qd=DNSQR(qname=name))
+        qtype = "AAAA" if answer and ":" in answer else "A"
+        q = DNS(id=qid, rd=1, qd=DNSQR(qname=name, qtype=qtype))
         self.add(
             t,
             client,
             server,
-            self.ether(client, server),
+            *self.link(client, server),
             self.ip(client, server),
             UDP(sport=sport, dport=53),
             q,
         )
         if answer is None:
-            r = DNS(id=qid, qr=1, rd=1, ra=1, rcode=3, qd=DNSQR(qname=name))
+            r = DNS(id=qid, qr=1, rd=1, ra=1, rcode=3, qd=DNSQR(qname=name, qtype=qtype))
         else:
             r = DNS(
                 id=qid,
                 qr=1,
                 rd=1,
                 ra=1,
-                qd=DNSQR(qname=name),
-                an=DNSRR(rrname=name, ttl=300, rdata=answer),
+                qd=DNSQR(qname=name, qtype=qtype),
+                an=DNSRR(rrname=name, type=qtype, ttl=300, rdata=answer),
             )
         self.add(
             t + rtt_ns,
             server,
             client,
-            self.ether(server, client),
+            *self.link(server, client),
             self.ip(server, client),
             UDP(sport=53, dport=sport),
             r,
@@ -175,7 +195,7 @@ class Wire:
             t,
             client,
             server,
-            self.ether(client, server),
+            *self.link(client, server),
             self.ip(client, server),
             UDP(sport=sport, dport=123),
             Raw(req),
@@ -184,28 +204,41 @@ class Wire:
             t + rtt_ns,
             server,
             client,
-            self.ether(server, client),
+            *self.link(server, client),
             self.ip(server, client),
             UDP(sport=123, dport=sport),
             Raw(resp),
         )
 
     def arp(self, t: int, asker: str, target: str) -> None:
-        """Who-has and is-at (non-IP traffic every real capture has)."""
+        """Who-has and is-at (non-IP traffic every real capture has); for
+        IPv6, neighbour solicitation and advertisement (RFC 4861)."""
+        if ":" in asker:
+            solicited = ipaddress.ip_address(target).packed[-3:]
+            group = "ff02::1:ff" + f"{solicited[0]:02x}:{solicited[1]:02x}{solicited[2]:02x}"
+            group_mac = "33:33:ff:" + ":".join(f"{x:02x}" for x in solicited)
+            ns = [
+                *self.link(asker, target, mac_dst=group_mac),
+                IPv6(src=asker, dst=group, hlim=255),
+                ICMPv6ND_NS(tgt=target),
+                ICMPv6NDOptSrcLLAddr(lladdr=mac_of(asker)),
+            ]
+            self.add(t, asker, target, *ns)
+            na = [
+                *self.link(target, asker),
+                IPv6(src=target, dst=asker, hlim=255),
+                ICMPv6ND_NA(tgt=target, R=1, S=1, O=1),
+                ICMPv6NDOptDstLLAddr(lladdr=mac_of(target)),
+            ]
+            self.add(t + 150 * US, target, asker, *na)
+            return
+        who_has = self.link(asker, target, mac_dst="ff:ff:ff:ff:ff:ff")
         self.add(
-            t,
-            asker,
-            target,
-            Ether(src=mac_of(asker), dst="ff:ff:ff:ff:ff:ff"),
-            ARP(op=1, hwsrc=mac_of(asker), psrc=asker, pdst=target),
+            t, asker, target, *who_has, ARP(op=1, hwsrc=mac_of(asker), psrc=asker, pdst=target)
         )
-        self.add(
-            t + 150 * US,
-            target,
-            asker,
-            Ether(src=mac_of(target), dst=mac_of(asker)),
-            ARP(op=2, hwsrc=mac_of(target), psrc=target, hwdst=mac_of(asker), pdst=asker),
-        )
+        is_at = self.link(target, asker)
+        arp = ARP(op=2, hwsrc=mac_of(target), psrc=target, hwdst=mac_of(asker), pdst=asker)
+        self.add(t + 150 * US, target, asker, *is_at, arp)
 
 
 class TcpConn:
@@ -265,7 +298,7 @@ class TcpConn:
         tcp = TCP(
             sport=sport, dport=dport, seq=seq, ack=ack, flags=flags, window=window, options=opts
         )
-        layers = [self.w.ether(src, dst), self.w.ip(src, dst, flags="DF"), tcp]
+        layers = [*self.w.link(src, dst), self.w.ip(src, dst, df=True), tcp]
         if payload:
             layers.append(Raw(payload))
         self.w.add(t, src, dst, *layers)
@@ -312,21 +345,25 @@ class TcpConn:
 
     def open_prohibited(self, t: int, reporter: str) -> int:
         """SYN answered by ICMP destination unreachable, administratively
-        prohibited (type 3 code 13, RFC 1812 5.2.7.1) from a firewall; the
-        ICMP message quotes the SYN's IP header and first TCP bytes."""
+        prohibited (type 3 code 13, RFC 1812 5.2.7.1; ICMPv6 type 1 code 1,
+        RFC 4443) from a firewall, quoting the SYN's IP header and first TCP
+        bytes (all of the SYN for ICMPv6)."""
         self._segment(t, True, "S", syn_options=True)
-        # the SYN's IPv4 header (20 bytes, no options) and first 8 TCP bytes
-        quoted = self.w.frames[-1].data[14 : 14 + 20 + 8]
-        self.w.add(
-            t + self.rtt // 2,
-            reporter,
-            self.client,
-            self.w.ether(reporter, self.client),
-            self.w.ip(reporter, self.client),
-            ICMP(type=3, code=13),
-            Raw(quoted),
-        )
-        return t + self.rtt // 2
+        syn = self.w.frames[-1].data
+        ip_start = 14 if self.w.vlans is None else 18  # Ethernet (+ 802.1Q tag)
+        seen = t + self.rtt // 2
+        link = self.w.link(reporter, self.client)
+        if ":" in self.client:
+            error = [
+                self.w.ip(reporter, self.client),
+                ICMPv6DestUnreach(code=1),
+                Raw(syn[ip_start:]),
+            ]
+        else:
+            quoted = syn[ip_start : ip_start + 20 + 8]  # IPv4 header without options
+            error = [self.w.ip(reporter, self.client), ICMP(type=3, code=13), Raw(quoted)]
+        self.w.add(seen, reporter, self.client, *link, *error)
+        return seen
 
     # -- data -------------------------------------------------------------------
     def send(self, t: int, from_client: bool, nbytes: int, gap_ns: int = 15 * US) -> int:

@@ -90,6 +90,16 @@ EXPECTED: dict[str, tuple[list[Finding], dict[tuple[str, str, str], str]]] = {
             ("zvm-vra-checkpoints", "vra-dr-2", "zvm-dr"): "unobserved",
         },
     ),
+    # Optional and install-phase rules never raise findings: ZVM → ESXi 22/443
+    # (vra-install-ssh/-https) and ZVM → VRA 4005 (zvm-vra-logs) are expected.
+    "vra-install": ([], {}),
+    # The same deployment over IPv6 only (inventory in v6): nothing to find.
+    "healthy-ipv6": ([], {}),
+    # ICMPv6 destination unreachable (admin prohibited) quoting the SYN →
+    # blocked, as for IPv4.
+    "ipv6-4008-prohibited": (BLOCKED_4008, BLOCKED_4008_COVERAGE),
+    # 802.1Q-tagged frames decode to the same flows: nothing to find.
+    "healthy-vlan-trunk": ([], {}),
     # The bundled demo: the faults of 4008-stale-vra, 9081-blocked,
     # vcenter-reversed, rdp-unknown and vba-missing together.
     "demo": (
@@ -206,7 +216,7 @@ def test_blocked_flows_count_the_attempts(reports, scenario_files):
     attempts = Counter()
     for p in scenario_files.packets("4008-blocked-drop"):
         if TCP in p and p[TCP].dport == 4008 and str(p[TCP].flags) == "S":
-            attempts[(p[IP].src, p[IP].dst, p[TCP].sport)] += 1
+            attempts[(p[IP].src, p[IP].dst, p[TCP].sport)] += 1  # (IPv4 scenario)
     per_pair = Counter((s, d) for s, d, _ in attempts)
     for f in report["findings"]:
         assert f["flows"] == per_pair[(f["client"]["ip"], f["server"]["ip"])]

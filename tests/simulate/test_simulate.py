@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.layers.l2 import ARP, Ether
+from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6ND_NA, ICMPv6ND_NS, IPv6
+from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.utils import rdpcap
 
 from auditor.errors import UsageError
 from auditor.simulate import SCENARIOS, START_NS, simulate
-from auditor.simulate.deployment import single_vcenter, two_site
+from auditor.simulate.deployment import single_vcenter, two_site, two_site_ipv6
 from auditor.simulate.traffic import STALE_VRA_IP, UNKNOWN_RDP_IP
 
 MOD = 2**32
@@ -37,12 +38,17 @@ def after(a: int, b: int) -> bool:
     return (a - b) % MOD < 2**31
 
 
+def net(p):
+    """The packet's IP layer, v4 or v6."""
+    return p[IP] if IP in p else p[IPv6]
+
+
 def streams(packets) -> dict[tuple, list]:
     """TCP packets by connection (the simulator never reuses a 5-tuple)."""
     out: dict[tuple, list] = defaultdict(list)
     for p in packets:
         if TCP in p:
-            a, b = (p[IP].src, p[TCP].sport), (p[IP].dst, p[TCP].dport)
+            a, b = (net(p).src, p[TCP].sport), (net(p).dst, p[TCP].dport)
             out[tuple(sorted((a, b)))].append(p)
     return out
 
@@ -62,7 +68,7 @@ def tcp_problems(pkts) -> list[str]:
     fin_end: dict[tuple, int] = {}
     synack: tuple[tuple, int] | None = None  # (sender, seq) of the SYN-ACK
     for i, p in enumerate(pkts):
-        me, peer = (p[IP].src, p[TCP].sport), (p[IP].dst, p[TCP].dport)
+        me, peer = (net(p).src, p[TCP].sport), (net(p).dst, p[TCP].dport)
         t = p[TCP]
         flags, seq, plen = str(t.flags), t.seq, len(t.payload)
         where = f"packet {i} {me}->{peer} {flags}"
@@ -120,12 +126,16 @@ def test_capture_reads_back_in_time_order(scenario_files, scenario):
         and times[-1] <= START_NS + (SCENARIOS[scenario].plan.duration_s + 1) * 1_000_000_000
     )
     for p in packets:
-        assert Ether in p and (IP in p or ARP in p), p.summary()
+        assert Ether in p and (IP in p or IPv6 in p or ARP in p), p.summary()
     # the inventory is the SPEC section 3 format the loader accepts
     from auditor.inventory import load_inventory
 
     inventory = load_inventory(inv)
-    assert inventory.name in ("acme-dr", "acme-branch")
+    dep = SCENARIOS[scenario].deployment()
+    assert inventory.name == dep.name
+    assert [(h.name, h.role.value, h.site) for h in inventory.hosts] == [
+        (h.name, h.role, h.site) for h in dep.hosts
+    ]
 
 
 @pytest.mark.parametrize("scenario", ALL)
@@ -232,9 +242,9 @@ def answered(packets) -> set[tuple[str, str, int]]:
         syn = next((p for p in pkts if str(p[TCP].flags) == "S"), None)
         if syn is not None:
             if any(str(p[TCP].flags) == "SA" for p in pkts):
-                out.add((syn[IP].src, syn[IP].dst, syn[TCP].dport))
+                out.add((net(syn).src, net(syn).dst, syn[TCP].dport))
             continue
-        senders = {(p[IP].src, p[TCP].sport) for p in pkts if len(p[TCP].payload)}
+        senders = {(net(p).src, p[TCP].sport) for p in pkts if len(p[TCP].payload)}
         if len(senders) == 2:
             (a, _), (b, pb) = sorted(senders, key=lambda s: -s[1])  # ephemeral side first
             out.add((a, b, pb))
@@ -302,7 +312,7 @@ def syn_attempts(packets, port: int) -> dict[tuple, list]:
     out: dict[tuple, list] = defaultdict(list)
     for p in packets:
         if TCP in p and p[TCP].dport == port and str(p[TCP].flags) == "S":
-            out[(p[IP].src, p[TCP].sport, p[IP].dst)].append(p)
+            out[(net(p).src, p[TCP].sport, net(p).dst)].append(p)
     return out
 
 
@@ -426,3 +436,44 @@ def test_tcp_consistent_for_other_seeds(seed):
     packets = [_Ether(f.data) for f in frames]
     problems = {k: tcp_problems(v) for k, v in streams(packets).items()}
     assert {k: v for k, v in problems.items() if v} == {}
+
+
+def test_ipv6_deployment_is_ipv6_only(scenario_files):
+    packets = scenario_files.packets("healthy-ipv6")
+    assert not any(IP in p or ARP in p for p in packets)
+    assert any(ICMPv6ND_NS in p for p in packets) and any(ICMPv6ND_NA in p for p in packets)
+    seen = seen_pairs(packets, two_site_ipv6())
+    assert TWO_SITE_EACH - seen == set()
+    assert ("vra-prod-1", "vra-dr-1", 4008) in seen
+
+
+def test_icmpv6_prohibited_quotes_the_syn(scenario_files):
+    packets = scenario_files.packets("ipv6-4008-prohibited")
+    errors = [p for p in packets if ICMPv6DestUnreach in p]
+    syns = syn_attempts(packets, 4008)
+    assert errors and len(errors) == sum(len(v) for v in syns.values())
+    for p in errors:
+        assert p[ICMPv6DestUnreach].code == 1  # communication administratively prohibited
+        quoted = p[ICMPv6DestUnreach].payload  # IPerror6 / TCPerror
+        assert (quoted.src, quoted.payload.sport, quoted.dst) in syns
+
+
+def test_trunk_capture_tags_each_site(scenario_files):
+    packets = scenario_files.packets("healthy-vlan-trunk")
+    assert all(Dot1Q in p for p in packets)
+    for p in packets:
+        if IP in p and p[IP].src.startswith("10.20.") and p[IP].dst.startswith("10.20."):
+            assert p[Dot1Q].vlan == 120
+        if IP in p and p[IP].src.startswith("10.10.") and p[IP].dst.startswith("10.10."):
+            assert p[Dot1Q].vlan == 110
+    plain = scenario_files.packets("healthy-two-site")
+    assert len(packets) > 100 and len(plain) > 100
+
+
+def test_vra_install_talks_to_the_esxi_host(scenario_files):
+    packets = scenario_files.packets("vra-install")
+    conns = answered(packets)
+    assert ("10.20.0.10", "10.20.1.12", 22) in conns and ("10.20.0.10", "10.20.1.12", 443) in conns
+    assert ("10.10.0.10", "10.10.2.11", 4005) in conns
+    ssh = [p for p in packets if TCP in p and 22 in (p[TCP].sport, p[TCP].dport) and p[TCP].payload]
+    assert ssh[0][TCP].sport == 22  # the SSH server speaks first (RFC 4253 4.2)
