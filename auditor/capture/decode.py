@@ -40,6 +40,7 @@ def _any_of(a: np.ndarray, values: tuple[int, ...]) -> np.ndarray:
         out |= a == v
     return out
 
+MAX_CAPLEN = 256 * 1024  # the reader never hands over a longer record
 _MAX_DEPTH = 24  # iterations; each advances every live row, so this bounds nesting
 
 # LINKTYPE values decoded here (https://www.tcpdump.org/linktypes.html).
@@ -662,35 +663,40 @@ def decode_rows(rows: np.ndarray, caplen: np.ndarray, link: np.ndarray) -> Decod
 
 
 # Bytes copied per record for the first decode, then for the few records
-# whose headers run past it (deep tunnels, long options).
+# whose headers run past it (deep tunnels, long options, radiotap), then the
+# whole captured bytes of the rare record that needs more still.
 FIRST_WINDOW = 128
-SECOND_WINDOW = 2048
+WIDER_WINDOWS = (512, 4096)
+SECOND_WINDOW = WIDER_WINDOWS[-1]  # the buffer must extend this far past its last record
+_WIDE_PASS_BYTES = 32 * 1024 * 1024  # memory bound of one wider decode
 
 
 def decode_records(arr: np.ndarray, data_off: np.ndarray, caplen: np.ndarray, link: np.ndarray) -> Decoded:
     """Decode records held in ``arr`` (which must extend SECOND_WINDOW bytes
     past its last record): copy each record's first bytes into one 2-D
-    array, decode it vectorised, and redo only the rows that need more."""
+    array, decode it vectorised, and redo only the rows that need more, in
+    groups small enough to keep memory bounded."""
     from numpy.lib.stride_tricks import sliding_window_view
 
-    windows = sliding_window_view(arr, FIRST_WINDOW)
-    out = decode_rows(windows[data_off], caplen, link)
-    for width in (SECOND_WINDOW, None):
-        idx = np.flatnonzero(out.wide)
-        if not len(idx):
+    out = decode_rows(sliding_window_view(arr, FIRST_WINDOW)[data_off], caplen, link)
+    for width in (*WIDER_WINDOWS, None):
+        wide = np.flatnonzero(out.wide)
+        if not len(wide):
             break
-        if width is not None:
-            rows = sliding_window_view(arr, width)[data_off[idx]]
-        else:  # the rare record with headers beyond SECOND_WINDOW: its whole captured bytes
-            width = int(caplen[idx].max())
-            rows = np.zeros((len(idx), width), np.uint8)
-            for i, (o, c) in enumerate(zip(data_off[idx].tolist(), caplen[idx].tolist())):
-                rows[i, :c] = arr[o : o + c]
-        sub = decode_rows(rows, caplen[idx], link[idx])
-        for name in COLUMN_NAMES:
-            getattr(out, name)[idx] = getattr(sub, name)
-        out.wide[idx] = sub.wide
-        keep = ~np.isin(out.icmp["row"], idx)
-        sub.icmp["row"] = idx[sub.icmp["row"]] if len(sub.icmp["row"]) else sub.icmp["row"]
-        out.icmp = {k: np.concatenate([out.icmp[k][keep], sub.icmp[k]]) for k in ICMP_NAMES}
+        step = _WIDE_PASS_BYTES // (width or MAX_CAPLEN)
+        for start in range(0, len(wide), max(1, step)):
+            idx = wide[start : start + max(1, step)]
+            if width is not None:
+                rows = sliding_window_view(arr, width)[data_off[idx]]
+            else:  # headers past the widest window: the record's whole captured bytes
+                rows = np.zeros((len(idx), int(caplen[idx].max())), np.uint8)
+                for i, (o, c) in enumerate(zip(data_off[idx].tolist(), caplen[idx].tolist())):
+                    rows[i, :c] = arr[o : o + c]
+            sub = decode_rows(rows, caplen[idx], link[idx])
+            for name in COLUMN_NAMES:
+                getattr(out, name)[idx] = getattr(sub, name)
+            out.wide[idx] = sub.wide
+            keep = ~np.isin(out.icmp["row"], idx)
+            sub.icmp["row"] = idx[sub.icmp["row"]]
+            out.icmp = {k: np.concatenate([out.icmp[k][keep], sub.icmp[k]]) for k in ICMP_NAMES}
     return out

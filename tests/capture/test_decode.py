@@ -209,14 +209,15 @@ def test_tunnel_without_inner_ip_keeps_the_outer_header(tmp_path: Path) -> None:
 
 
 def test_deep_headers_past_the_first_window(tmp_path: Path) -> None:
-    # ~300 bytes of extension headers (second window) and ~4 KB (whole-record pass)
+    # ~300 bytes of extension headers (a wider window) and ~5.5 KB (whole-record pass)
     mid = IPv6ExtHdrHopByHop(options=[PadN(optdata=b"\0" * 250)])
-    deep = IPv6ExtHdrDestOpt(options=[PadN(optdata=b"\0" * 255)] * 7) / IPv6ExtHdrDestOpt(options=[PadN(optdata=b"\0" * 255)] * 7)
+    big_opt = [PadN(optdata=b"\0" * 255)] * 7  # 1.8 KB: near the largest extension header
+    deep = IPv6ExtHdrDestOpt(options=big_opt) / IPv6ExtHdrDestOpt(options=big_opt) / IPv6ExtHdrDestOpt(options=big_opt)
     base = Eth() / Dot1Q() / IP() / GRE(proto=0x6558) / Eth()
     frames = [bytes(base / IPv6(src="2001:db8::1", dst="2001:db8::2") / mid / UDP(sport=5000, dport=53)),
               bytes(base / IPv6(src="2001:db8::1", dst="2001:db8::2") / deep / UDP(sport=5000, dport=53)),
               bytes(Eth() / INNER)]
-    assert len(frames[1]) > 2048 + 128
+    assert len(frames[1]) > 4096 + 128
     _, b = decode(tmp_path, frames)
     assert row(b, 0) == UDP6_ROW
     assert row(b, 1) == UDP6_ROW
@@ -292,3 +293,13 @@ def test_icmp_unreachable_quoting_tcp_and_udp(tmp_path: Path) -> None:
         (3, 3, "10.2.0.2", "10.1.0.1", "10.2.0.2", 17, 5000, 53, T0 + 1000),
         (1, 1, "2001:db8::fe", "2001:db8::1", "2001:db8::2", 17, 5000, 53, T0 + 4000),
     ])
+
+
+def test_many_records_with_headers_past_every_window(tmp_path: Path) -> None:
+    # radiotap headers claiming 60 KB: every record needs its whole bytes decoded,
+    # which happens in bounded groups (memory), and still lands in a bucket
+    frame = struct.pack("<BBHI", 0, 0, 60000, 0) + bytes(60000 - 8) + bytes(Dot11(type=2) / LLC(dsap=0xAA, ssap=0xAA, ctrl=3)
+                                                                        / SNAP(code=0x0800) / INNER)
+    stream, b = decode(tmp_path, [frame] * 300, linktype=127)
+    assert stream.counts["tcp"] == 300
+    assert row(b, 299) == TCP_ROW
