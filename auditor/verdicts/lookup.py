@@ -38,39 +38,44 @@ def _masks(prefix: int) -> tuple[np.uint64, np.uint64]:
 
 
 class AddressIndex:
-    """Maps addresses to the index of their host in ``hosts`` (-1: none)."""
+    """Maps addresses to the index of their host in ``hosts`` (-1: none).
+
+    IPv4 networks match only IPv4(-mapped) addresses and IPv6 networks only
+    the others, as ``ipaddress`` has it: ``::/0`` does not swallow IPv4."""
 
     def __init__(self, hosts: Sequence[Host]) -> None:
-        by_prefix: dict[int, dict[tuple[int, int], int]] = {}
+        by_level: dict[tuple[int, bool], dict[tuple[int, int], int]] = {}
         for host_idx, host in enumerate(hosts):
             for net in host.networks:
                 prefix, hi, lo = _network_key(net)
                 # The inventory loader refuses one block on two hosts; if it
                 # slipped through, the first host keeps it (deterministic).
-                by_prefix.setdefault(prefix, {}).setdefault((hi, lo), host_idx)
-        self._levels: list[tuple[np.uint64, np.uint64, pd.MultiIndex, np.ndarray]] = []
-        for prefix in sorted(by_prefix, reverse=True):  # most specific first
-            entries = by_prefix[prefix]
+                level = by_level.setdefault((prefix, net.version == 4), {})
+                level.setdefault((hi, lo), host_idx)
+        self._levels: list[tuple[bool, np.uint64, np.uint64, pd.MultiIndex, np.ndarray]] = []
+        for prefix, is_v4 in sorted(by_level, reverse=True):  # most specific first
+            entries = by_level[(prefix, is_v4)]
             keys = np.array(list(entries), dtype=np.uint64).reshape(-1, 2)
             index = pd.MultiIndex.from_arrays([keys[:, 0], keys[:, 1]])
-            self._levels.append(
-                (*_masks(prefix), index, np.fromiter(entries.values(), dtype=np.int32))
-            )
+            host_ids = np.fromiter(entries.values(), dtype=np.int32)
+            self._levels.append((is_v4, *_masks(prefix), index, host_ids))
 
     def lookup(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
         """Host index per address (int32, -1 outside the inventory)."""
         hi = np.asarray(hi, dtype=np.uint64)
         lo = np.asarray(lo, dtype=np.uint64)
         out = np.full(len(hi), -1, dtype=np.int32)
+        mapped = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
         todo = np.arange(len(hi))
-        for mask_hi, mask_lo, index, host_ids in self._levels:
-            if not len(todo):
-                break
-            query = pd.MultiIndex.from_arrays([hi[todo] & mask_hi, lo[todo] & mask_lo])
+        for is_v4, mask_hi, mask_lo, index, host_ids in self._levels:
+            cand = todo[mapped[todo] == is_v4]
+            if not len(cand):
+                continue
+            query = pd.MultiIndex.from_arrays([hi[cand] & mask_hi, lo[cand] & mask_lo])
             pos = index.get_indexer(query)
             hit = pos >= 0
-            out[todo[hit]] = host_ids[pos[hit]]
-            todo = todo[~hit]
+            out[cand[hit]] = host_ids[pos[hit]]
+            todo = todo[out[todo] < 0]
         return out
 
     def lookup_unique(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
