@@ -210,6 +210,9 @@ def flow_detail(
     if kind is FindingKind.BLOCKED:
         assert rule is not None
         return f"{head}: {failure}; rule {rule.id} needs it — {_blocked_hint(o, client, server, port)}."
+    if not failure and o.midstream == o.flows:
+        # no handshake seen: who is client was guessed from the ports (SPEC 5)
+        failure = "seen mid-stream only (direction guessed from the ports)"
     state = f": {failure};" if failure else ":"
     if kind is FindingKind.REVERSED:
         assert rule is not None

@@ -322,3 +322,9 @@ def test_a_flow_table_without_its_columns_is_a_bug():
     table.flows = table.flows.drop(columns=["icmp_unreach"])
     with pytest.raises(InternalError, match="icmp_unreach"):
         flows_to_verdicts(table, inventory(), bundled_rules())
+
+
+def test_midstream_only_findings_say_the_direction_was_guessed():
+    v = judge([flow("10.99.0.7:50000 > 10.10.0.10:3389 tcp OTH", certain=False)])
+    f = only(v, FindingKind.UNEXPECTED)
+    assert "seen mid-stream only (direction guessed from the ports); no rule allows" in f.detail
