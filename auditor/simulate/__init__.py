@@ -159,38 +159,75 @@ def scenario_frames(scenario: str, *, seed: int = 0) -> tuple[Deployment, list[F
     return dep, wire.sorted_frames()
 
 
+COMPRESSORS = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
+
+
 def simulate(scenario: str, out: Path, inventory_out: Path | None = None, *, seed: int = 0) -> None:
     """Write the scenario's capture to `out` (pcapng when its name ends in
-    .pcapng, classic microsecond pcap otherwise) and, when asked, its
+    .pcapng, classic microsecond pcap otherwise; compressed when it ends in
+    .gz, .bz2 or .xz as well, e.g. ``x.pcapng.gz``) and, when asked, its
     inventory YAML to `inventory_out`."""
-    from scapy.utils import PcapNgWriter, PcapWriter
-
     out = Path(out)
     dep, frames = scenario_frames(scenario, seed=seed)
+    compression = COMPRESSORS.get(out.suffix.lower())
+    pcapng = (out.with_suffix("") if compression else out).suffix.lower() == ".pcapng"
     try:
-        if out.suffix.lower() == ".pcapng":
-            ng = PcapNgWriter(str(out))
-            ng.linktype = 1  # Ethernet; set before the header is written
-            try:
-                ng.write_header(None)
-                for f in frames:
-                    # Decimal seconds: exact microseconds (a float would round)
-                    ng.write_packet(f.data, sec=Decimal(f.ts_ns) / Decimal(1_000_000_000))  # type: ignore[arg-type]
-            finally:
-                ng.close()
+        if compression is None:
+            _write(out, frames, pcapng)
         else:
-            w = PcapWriter(str(out), linktype=1, sync=False)
+            plain = out.with_name(out.name + ".part")
             try:
-                w.write_header(None)
-                for f in frames:
-                    sec, ns = divmod(f.ts_ns, 1_000_000_000)
-                    w.write_packet(f.data, sec=sec, usec=ns // 1000)
+                _write(plain, frames, pcapng)
+                _compress(plain, out, compression)
             finally:
-                w.close()
+                plain.unlink(missing_ok=True)
         if inventory_out is not None:
             Path(inventory_out).write_text(dep.inventory_yaml(), encoding="utf-8")
     except OSError as e:
         raise UsageError(f"{e.filename or out}: cannot write: {e.strerror}") from None
+
+
+def _write(out: Path, frames: list[Frame], pcapng: bool) -> None:
+    from scapy.utils import PcapNgWriter, PcapWriter
+
+    if pcapng:
+        ng = PcapNgWriter(str(out))
+        ng.linktype = 1  # Ethernet; set before the header is written
+        try:
+            ng.write_header(None)
+            for f in frames:
+                # Decimal seconds: exact microseconds (a float would round)
+                ng.write_packet(f.data, sec=Decimal(f.ts_ns) / Decimal(1_000_000_000))  # type: ignore[arg-type]
+        finally:
+            ng.close()
+    else:
+        w = PcapWriter(str(out), linktype=1, sync=False)
+        try:
+            w.write_header(None)
+            for f in frames:
+                sec, ns = divmod(f.ts_ns, 1_000_000_000)
+                w.write_packet(f.data, sec=sec, usec=ns // 1000)
+        finally:
+            w.close()
+
+
+def _compress(plain: Path, out: Path, compression: str) -> None:
+    import bz2
+    import gzip
+    import lzma
+
+    data = plain.read_bytes()
+    if compression == "gzip":
+        # no file name and a zero mtime in the header: the same bytes every run
+        with (
+            open(out, "wb") as fh,
+            gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0) as gz,
+        ):
+            gz.write(data)
+    elif compression == "bz2":
+        out.write_bytes(bz2.compress(data))
+    else:
+        out.write_bytes(lzma.compress(data, format=lzma.FORMAT_XZ))
 
 
 __all__ = ["SCENARIOS", "START_NS", "Scenario", "scenario_frames", "simulate"]

@@ -247,3 +247,13 @@ def test_findings_do_not_depend_on_the_seed(tmp_path, seed):
     assert sorted(map(key, report["findings"]), key=str) == sorted(findings, key=str)
     coverage = {(c["rule"], c["client"], c["server"]): c["status"] for c in report["coverage"]}
     assert {k: v for k, v in coverage.items() if v != "met"} == not_met
+
+
+def test_gzip_capture_gives_the_same_findings(tmp_path):
+    from auditor.simulate import simulate
+
+    cap, inv = tmp_path / "rdp.pcapng.gz", tmp_path / "rdp.yaml"
+    simulate("rdp-unknown", cap, inv)
+    report = _audit(cap, inv)
+    assert report["inputs"]["captures"][0]["compression"] == "gzip"
+    assert sorted(map(key, report["findings"]), key=str) == EXPECTED["rdp-unknown"][0]

@@ -477,3 +477,20 @@ def test_vra_install_talks_to_the_esxi_host(scenario_files):
     assert ("10.10.0.10", "10.10.2.11", 4005) in conns
     ssh = [p for p in packets if TCP in p and 22 in (p[TCP].sport, p[TCP].dport) and p[TCP].payload]
     assert ssh[0][TCP].sport == 22  # the SSH server speaks first (RFC 4253 4.2)
+
+
+@pytest.mark.parametrize("suffix", [".pcap.gz", ".pcapng.gz", ".pcap.bz2", ".pcapng.xz"])
+def test_compressed_output_holds_the_plain_capture(scenario_files, tmp_path, suffix):
+    import bz2
+    import gzip
+    import lzma
+
+    out = tmp_path / f"x{suffix}"
+    simulate("4008-stale-vra", out, None)
+    plain = scenario_files("4008-stale-vra", ".pcapng" if ".pcapng" in suffix else ".pcap")[0]
+    unpack = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress}[out.suffix]
+    assert unpack(out.read_bytes()) == plain.read_bytes()
+    again = tmp_path / f"again{suffix}"
+    simulate("4008-stale-vra", again, None)
+    assert again.read_bytes() == out.read_bytes()  # gzip header without name or time
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, again.name])
