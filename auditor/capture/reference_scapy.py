@@ -1,0 +1,359 @@
+"""``--engine scapy``: scapy's readers and dissectors, one packet at a time.
+
+Slow (a Python object tree per packet) but independent of the native
+reader's byte walk: scapy's pcap/pcapng readers find the records, scapy's
+link-layer table (``conf.l2types``) and layer bindings find the headers,
+with the contrib layers for MPLS, Geneve and ERSPAN loaded. Any link type
+scapy knows is read; others are bucket ``unsupported_link``.
+
+The accounting rules are the native reader's (``reference`` module doc):
+the walk descends through the encapsulations the SPEC names (VLAN tags,
+MPLS, PPP/PPPoE, GRE/ERSPAN, VXLAN on UDP destination port 4789, Geneve on
+6081, IP-in-IP, 6in4) and stops at anything else scapy may also decode
+(VXLAN on scapy's other ports, MPLS in IP, ...), so both readers answer the
+same question. The IP header quoted inside an ICMP error is scapy's
+``IPerror``/``IPerror6``, never taken for a layer.
+
+Lengths come from the bytes each layer was given (``layer.original``), never
+from scapy's field defaults: scapy fills fields a short buffer lacked with
+defaults (a TCP header cut after its ports would read flags ``S``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..tables import Bucket, PacketBatch
+from .reference import FileFacts, open_decompressed
+
+_loaded = False
+_LOCAL_BINDINGS: dict[Any, tuple[str, tuple[int, ...], Any]] = {}
+# classes bound at import (see _load)
+IP: Any = None
+IPv6: Any = None
+
+
+def _load() -> None:
+    """Import scapy's layers and the contribs the SPEC's tunnels need (once)."""
+    global _loaded, IP, IPv6, _TCP, _UDP, _GRE, _VXLAN, _GENEVE, _RAW, _PADDING, _NOPAYLOAD
+    global _IP6_EXT, _IP6_FRAG, _IPERROR, _IPERROR6, _TCPERROR, _UDPERROR, _ICMP, _ICMP6_UNREACH, _L2TYPES
+    if _loaded:
+        return
+    with _quiet():
+        import scapy.layers.all  # noqa: F401 - registers every standard layer and link type
+        for mod in ("scapy.contrib.mpls", "scapy.contrib.geneve", "scapy.contrib.erspan"):
+            importlib.import_module(mod)
+        from scapy.config import conf
+        from scapy.contrib.geneve import GENEVE
+        from scapy.layers.inet import GRE, ICMP, IP as _IP, TCP, UDP, IPerror, TCPerror, UDPerror
+        from scapy.layers.inet6 import (
+            ICMPv6DestUnreach,
+            IPerror6,
+            IPv6 as _IPv6,
+            IPv6ExtHdrDestOpt,
+            IPv6ExtHdrFragment,
+            IPv6ExtHdrHopByHop,
+            IPv6ExtHdrRouting,
+        )
+        from scapy.layers.ipsec import AH
+        from scapy.layers.vxlan import VXLAN
+        from scapy.packet import NoPayload, Padding, Raw
+
+    IP, IPv6 = _IP, _IPv6
+    _TCP, _UDP, _GRE, _VXLAN, _GENEVE = TCP, UDP, GRE, VXLAN, GENEVE
+    _RAW, _PADDING, _NOPAYLOAD = Raw, Padding, NoPayload
+    _IP6_EXT = (IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, AH)
+    _IP6_FRAG = IPv6ExtHdrFragment
+    _IPERROR, _IPERROR6, _TCPERROR, _UDPERROR = IPerror, IPerror6, TCPerror, UDPerror
+    _ICMP, _ICMP6_UNREACH = ICMP, ICMPv6DestUnreach
+    _L2TYPES = conf.l2types.num2layer
+    from scapy.contrib.mpls import MPLS
+    from scapy.layers.ppp import PPP
+
+    # (underlayer class) -> (field, values, payload class): encapsulations the
+    # SPEC names that scapy does not bind (MPLS over PPP, RFC 3032)
+    _LOCAL_BINDINGS[PPP] = ("proto", (0x0281, 0x0283), MPLS)
+    _loaded = True
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """scapy logs damaged records and odd fields; library code does not print."""
+    loggers = [logging.getLogger(n) for n in ("scapy", "scapy.runtime", "scapy.loading")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
+
+
+_V4 = 0x0000FFFF00000000
+
+
+def _addr4(text: str) -> tuple[int, int]:
+    a, b, c, d = (int(x) for x in text.split("."))
+    return 0, _V4 | (a << 24) | (b << 16) | (c << 8) | d
+
+
+def _addr6(text: str) -> tuple[int, int]:
+    import ipaddress
+
+    v = int(ipaddress.IPv6Address(text))
+    return v >> 64, v & 0xFFFFFFFFFFFFFFFF
+
+
+def _avail(layer: Any) -> int:
+    """Bytes scapy handed to this layer when dissecting."""
+    return len(layer.original or b"")
+
+
+def _ports_flags(l4: Any, proto: int) -> tuple[int, int, int] | None:
+    """(sport, dport, tcp_flags) from the transport header's own bytes, or
+    None when they are cut short before the ports. scapy may give a short
+    header as Raw, so the bytes are read, not scapy's fields (see module doc)."""
+    data = bytes(l4.original or b"") if not isinstance(l4, _NOPAYLOAD) else b""
+    if len(data) < 4:
+        return None
+    sport, dport = struct.unpack("!HH", data[:4])
+    flags = data[13] if proto == 6 and len(data) >= 14 else 0
+    return sport, dport, flags
+
+
+class _Result:
+    """One packet's row (the PacketBatch columns) as the walk finds it."""
+
+    __slots__ = ("bucket", "ip_version", "src", "dst", "proto", "sport", "dport", "tcp_flags", "ip_id", "frag",
+                 "icmp")
+
+    def __init__(self, bucket: int) -> None:
+        self.bucket = bucket
+        self.ip_version = 0
+        self.src = self.dst = (0, 0)
+        self.proto = self.sport = self.dport = self.tcp_flags = self.ip_id = self.frag = 0
+        self.icmp: tuple | None = None
+
+
+def dissect(linktype: int, data: bytes) -> _Result:
+    """One record's bytes → its row, by scapy's dissectors."""
+    _load()
+    cls = _L2TYPES.get(linktype)
+    if cls is None:
+        return _Result(Bucket.UNSUPPORTED_LINK)
+    try:
+        pkt = cls(data)
+    except Exception:  # noqa: BLE001 - scapy raises anything on hostile bytes; a record it cannot parse
+        return _Result(Bucket.MALFORMED)
+    return _walk(pkt)
+
+
+def _walk(pkt: Any) -> _Result:
+    res: _Result | None = None  # the innermost IP layer's result so far
+    layer = pkt
+    while True:
+        t = type(layer)
+        if t is IP or t is IPv6:
+            res, layer = _ip(layer) if t is IP else _ip6(layer)
+            if layer is None:
+                return res
+            continue
+        if isinstance(layer, _NOPAYLOAD) or t is _PADDING:
+            return res or _Result(Bucket.NON_IP)
+        if t is _RAW and type(layer.underlayer) in _LOCAL_BINDINGS:
+            field, values, inner = _LOCAL_BINDINGS[type(layer.underlayer)]
+            if getattr(layer.underlayer, field) in values:
+                layer = inner(bytes(layer))  # a binding scapy lacks, applied here, not globally
+                continue
+        if t is _RAW:
+            # scapy gives up: either nothing is bound (not IP), or the bound
+            # layer could not be dissected from the bytes (cut short)
+            under = layer.underlayer
+            want = under.guess_payload_class(bytes(layer)) if under is not None else _RAW
+            if want is IP or want is IPv6:
+                return _Result(Bucket.MALFORMED)  # an IP header cut short, also inside a tunnel
+            if res is not None:
+                return res  # a tunnel that never reached an inner IP header: the outer result stands
+            return _Result(Bucket.NON_IP if want in (_RAW, _PADDING) else Bucket.MALFORMED)
+        layer = layer.payload
+
+
+def _ip(ip: Any) -> tuple[_Result, Any]:
+    """An IPv4 layer → (its row, the layer to descend into or None)."""
+    n = _avail(ip)
+    if n < 20 or ip.version != 4 or ip.ihl is None or ip.ihl < 5:
+        return _Result(Bucket.MALFORMED), None
+    r = _Result(Bucket.OTHER_IP)
+    r.ip_version = 4
+    r.src, r.dst = _addr4(ip.src), _addr4(ip.dst)
+    r.proto = int(ip.proto)
+    r.ip_id = int(ip.id)
+    if ip.frag:
+        r.frag, r.bucket = 2, Bucket.FRAGMENT
+        return r, None
+    r.frag = 1 if ip.flags.MF else 0
+    if n < ip.ihl * 4:
+        return _Result(Bucket.MALFORMED), None  # options cut by the snaplen
+    return _upper(r, ip.payload, ip)
+
+
+def _ip6(ip6: Any) -> tuple[_Result, Any]:
+    if _avail(ip6) < 40 or ip6.version != 6:
+        return _Result(Bucket.MALFORMED), None
+    r = _Result(Bucket.OTHER_IP)
+    r.ip_version = 6
+    r.src, r.dst = _addr6(ip6.src), _addr6(ip6.dst)
+    nh = int(ip6.nh)
+    layer = ip6.payload
+    while isinstance(layer, _IP6_EXT):
+        if type(layer) is _IP6_FRAG:
+            r.ip_id = int(layer.id)
+            if layer.offset:
+                r.frag, r.bucket, r.proto = 2, Bucket.FRAGMENT, int(layer.nh)
+                return r, None
+            r.frag = 1 if layer.m else 0
+        nh = int(layer.nh)
+        layer = layer.payload
+    r.proto = nh
+    return _upper(r, layer, ip6)
+
+
+def _upper(r: _Result, l4: Any, ip: Any) -> tuple[_Result, Any]:
+    """The payload of the innermost IP header seen so far: ports, ICMP, or a tunnel."""
+    p = r.proto
+    if p in (6, 17):
+        pf = _ports_flags(l4, p)
+        if pf is None:
+            return _Result(Bucket.MALFORMED), None  # cut before the ports
+        r.sport, r.dport, r.tcp_flags = pf
+        r.bucket = Bucket.TCP if p == 6 else Bucket.UDP
+        if p == 17:
+            t = type(l4.payload) if type(l4) is _UDP else None
+            # only the SPEC's tunnel ports (scapy also binds VXLAN to other ports)
+            if (t is _VXLAN and r.dport == 4789) or (t is _GENEVE and r.dport == 6081):
+                return r, l4.payload.payload
+        return r, None
+    if p in (1, 58):
+        r.bucket = Bucket.ICMP
+        r.icmp = _icmp_error(l4, p)
+        return r, None
+    if p in (4, 41, 47):  # IP-in-IP, 6in4, GRE
+        if type(l4) is _RAW or isinstance(l4, _NOPAYLOAD):
+            if p in (4, 41):
+                return _Result(Bucket.MALFORMED), None  # the inner IP header is cut short
+            return r, None
+        return r, l4
+    return r, None
+
+
+def _icmp_error(icmp: Any, proto: int) -> tuple | None:
+    """(type, code, quoted src, dst, proto, sport, dport) of a destination
+    unreachable that quotes a TCP/UDP header, else None."""
+    if proto == 1 and type(icmp) is _ICMP and icmp.type == 3 and type(icmp.payload) is _IPERROR:
+        q = icmp.payload
+        if _avail(q) < 20 or q.ihl is None or q.ihl < 5 or (q.frag or 0) != 0 or q.proto not in (6, 17):
+            return None
+        pf = _ports_flags(q.payload, 0)
+        if pf is None:
+            return None
+        return (3, int(icmp.code), _addr4(q.src), _addr4(q.dst), int(q.proto), pf[0], pf[1])
+    if proto == 58 and type(icmp) is _ICMP6_UNREACH and type(icmp.payload) is _IPERROR6:
+        q = icmp.payload
+        if _avail(q) < 40 or q.nh not in (6, 17):
+            return None
+        pf = _ports_flags(q.payload, 0)
+        if pf is None:
+            return None
+        return (1, int(icmp.code), _addr6(q.src), _addr6(q.dst), int(q.nh), pf[0], pf[1])
+    return None
+
+
+# ---- reading -------------------------------------------------------------------
+def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[PacketBatch]:
+    """One capture → PacketBatch chunks of ``batch_packets`` rows; fills ``facts``."""
+    _load()
+    from scapy.error import Scapy_Exception
+    from scapy.utils import RawPcapNgReader, RawPcapReader
+
+    rows = facts.rows
+    with open_decompressed(path, facts.compression) as f, _quiet():
+        try:
+            reader = RawPcapReader(f)  # scapy's metaclass picks its pcapng reader by magic
+        except (Scapy_Exception, EOFError, OSError, struct.error) as e:
+            facts.damage(0, f"scapy cannot read the file header ({e})")
+            return
+        pcapng = isinstance(reader, RawPcapNgReader)
+        if not pcapng:
+            facts.note_linktype(reader.linktype)
+            nano = bool(getattr(reader, "nano", False))
+        prev_ts = 0
+        while True:
+            start = _tell(f)
+            try:
+                data, meta = reader._read_packet(size=1 << 31)  # scapy's own record walk, no MTU cut
+            except EOFError:
+                if _tell(f) != start and _tell(f) is not None and not pcapng:
+                    facts.warn_at(start, "file ends in the middle of a record header")
+                elif pcapng and _tell(f) != start and _left(f):
+                    facts.warn_at(start, "file ends in the middle of a block")
+                break
+            except (Scapy_Exception, struct.error, OSError, ValueError) as e:
+                facts.damage(start, f"scapy stops here ({e})")
+                break
+            if pcapng:
+                for iface in reader.interfaces:
+                    facts.note_linktype(iface[0])
+                linktype = meta.linktype
+                if meta.tshigh is None:  # Simple Packet Block: no time, the previous packet's
+                    ts_ns, dated = prev_ts, False
+                else:
+                    ticks = (meta.tshigh << 32) + meta.tslow
+                    res = int(meta.tsresol)
+                    ts_ns = ticks * (1_000_000_000 // res) if 1_000_000_000 % res == 0 else ticks * 1_000_000_000 // res
+                    dated = True
+            else:
+                if len(data) < meta.caplen:  # cut short by the end of the file: not read
+                    facts.warn_at(start, "file ends in the middle of a record")
+                    break
+                linktype = reader.linktype
+                ts_ns = meta.sec * 1_000_000_000 + meta.usec * (1 if nano else 1000)
+                dated = True
+            prev_ts = ts_ns
+            if dated:
+                facts.note_time(ts_ns)
+            r = dissect(linktype, data)
+            rows.add(ts_ns, meta.wirelen, r.bucket, r.ip_version, r.src, r.dst, r.proto, r.sport, r.dport,
+                     r.tcp_flags, r.ip_id, r.frag)
+            if r.icmp is not None:
+                t, c, qs, qd, qp, sp, dp = r.icmp
+                rows.add_icmp_error(ts_ns, t, c, r.src, qs, qd, qp, sp, dp)
+            facts.packets += 1
+            facts.bytes += meta.wirelen
+            if len(rows) >= batch_packets:
+                yield rows.take()
+        if len(rows):
+            yield rows.take()
+
+
+def _tell(f: Any) -> int | None:
+    try:
+        return int(f.tell())
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _left(f: Any) -> bool:
+    try:
+        return bool(f.read(1))
+    except (OSError, ValueError, EOFError):
+        return False
+
+
+__all__ = ["dissect", "read_file"]
