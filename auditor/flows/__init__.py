@@ -20,7 +20,7 @@ from .assemble import INF, FlowAssembler
 from .icmp import attach_icmp, concat_icmp
 from .zeek_tcp import conn_state_codes, udp_conn_state_codes
 
-__all__ = ["FlowTable", "packets_to_flows", "ACTIVITY_COLUMNS"]
+__all__ = ["ACTIVITY_COLUMNS", "FlowTable", "packets_to_flows"]
 
 ACTIVITY_COLUMNS = ("flow", "bin_start_ns", "packets", "bytes")
 
@@ -56,16 +56,20 @@ class FlowTable:
         right = np.searchsorted(a[:, 0], hi, "right")
         out = np.zeros(len(hi), bool)
         for i in np.flatnonzero(right > left):  # one per queried address
-            j = left[i] + np.searchsorted(a[left[i]:right[i], 1], lo[i])
+            j = left[i] + np.searchsorted(a[left[i] : right[i], 1], lo[i])
             out[i] = j < right[i] and a[j, 1] == lo[i]
         return out
 
 
 def _empty_activity() -> pd.DataFrame:
-    return pd.DataFrame({
-        "flow": np.zeros(0, np.int64), "bin_start_ns": np.zeros(0, np.int64),
-        "packets": np.zeros(0, np.int64), "bytes": np.zeros(0, np.int64),
-    })
+    return pd.DataFrame(
+        {
+            "flow": np.zeros(0, np.int64),
+            "bin_start_ns": np.zeros(0, np.int64),
+            "packets": np.zeros(0, np.int64),
+            "bytes": np.zeros(0, np.int64),
+        }
+    )
 
 
 def packets_to_flows(
@@ -85,7 +89,9 @@ def packets_to_flows(
     return state_to_flow_table(assembler, rule_ports or {})
 
 
-def _client_is_a(st: dict[str, np.ndarray], rule_ports: Mapping[str, frozenset[int]]) -> tuple[np.ndarray, np.ndarray]:
+def _client_is_a(
+    st: dict[str, np.ndarray], rule_ports: Mapping[str, frozenset[int]]
+) -> tuple[np.ndarray, np.ndarray]:
     """Which side is the client, and whether a SYN or SYN-ACK said so."""
     has_syn = st["syn_arr"] != INF
     has_synack = st["synack_arr"] != INF
@@ -112,7 +118,9 @@ def _side(client_is_a: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.nda
     return np.where(client_is_a, a, b), np.where(client_is_a, b, a)
 
 
-def state_to_flow_table(assembler: FlowAssembler, rule_ports: Mapping[str, frozenset[int]]) -> FlowTable:
+def state_to_flow_table(
+    assembler: FlowAssembler, rule_ports: Mapping[str, frozenset[int]]
+) -> FlowTable:
     st = assembler.finish()
     n = len(st["flow_id"])
     ca, certain = _client_is_a(st, rule_ports)
@@ -153,38 +161,62 @@ def state_to_flow_table(assembler: FlowAssembler, rule_ports: Mapping[str, froze
         icmp_reporter[rows] = K.addresses_to_text(err.reporter_hi[e], err.reporter_lo[e])
 
     texts, ranks = K.addresses_to_text_and_rank(
-        np.concatenate([client_hi, server_hi]), np.concatenate([client_lo, server_lo]))
+        np.concatenate([client_hi, server_hi]), np.concatenate([client_lo, server_lo])
+    )
     # deterministic order (SPEC columns; text sorted as text); the flow's
     # first arrival breaks full ties
-    order = np.lexsort((st["first_arr"], ~is_tcp, server_port, ranks[n:], client_port, ranks[:n], st["first_ts"]))
+    order = np.lexsort(
+        (st["first_arr"], ~is_tcp, server_port, ranks[n:], client_port, ranks[:n], st["first_ts"])
+    )
     columns = {
-        "client_ip": texts[:n], "client_port": client_port,
-        "server_ip": texts[n:], "server_port": server_port,
+        "client_ip": texts[:n],
+        "client_port": client_port,
+        "server_ip": texts[n:],
+        "server_port": server_port,
         "proto": np.where(is_tcp, "tcp", "udp").astype(object),
-        "first_ts": st["first_ts"], "last_ts": st["last_ts"],
-        "packets_c2s": pk_c2s, "packets_s2c": pk_s2c, "bytes_c2s": by_c2s, "bytes_s2c": by_s2c,
-        "conn_state": conn_state.astype(object), "direction_certain": certain,
-        "first_ts_ns": st["first_ts"], "last_ts_ns": st["last_ts"], "ip_version": st["ip_version"],
-        "client_hi": client_hi, "client_lo": client_lo, "server_hi": server_hi, "server_lo": server_lo,
-        "syn_count": syn_c, "icmp_unreach": icmp_count, "icmp_type": icmp_type,
-        "icmp_code": icmp_code, "icmp_reporter": icmp_reporter,
+        "first_ts": st["first_ts"],
+        "last_ts": st["last_ts"],
+        "packets_c2s": pk_c2s,
+        "packets_s2c": pk_s2c,
+        "bytes_c2s": by_c2s,
+        "bytes_s2c": by_s2c,
+        "conn_state": conn_state.astype(object),
+        "direction_certain": certain,
+        "first_ts_ns": st["first_ts"],
+        "last_ts_ns": st["last_ts"],
+        "ip_version": st["ip_version"],
+        "client_hi": client_hi,
+        "client_lo": client_lo,
+        "server_hi": server_hi,
+        "server_lo": server_lo,
+        "syn_count": syn_c,
+        "icmp_unreach": icmp_count,
+        "icmp_type": icmp_type,
+        "icmp_code": icmp_code,
+        "icmp_reporter": icmp_reporter,
     }
     columns = {k: np.asarray(v)[order] for k, v in columns.items()}
     columns["first_ts"] = K.iso_utc_text(columns["first_ts"])
     columns["last_ts"] = K.iso_utc_text(columns["last_ts"])
     # pd.Series(dtype=object) keeps text columns object (pandas 3 would infer its str dtype)
-    flows = pd.DataFrame({
-        c.name: pd.Series(columns[c.name], dtype=object, copy=False) if c.dtype == "object"
-        else columns[c.name].astype(c.dtype, copy=False)
-        for c in FLOW_COLUMNS
-    })
+    flows = pd.DataFrame(
+        {
+            c.name: pd.Series(columns[c.name], dtype=object, copy=False)
+            if c.dtype == "object"
+            else columns[c.name].astype(c.dtype, copy=False)
+            for c in FLOW_COLUMNS
+        }
+    )
     row_of_flow_id = np.empty(n, np.int64)
     row_of_flow_id[st["flow_id"][order]] = np.arange(n)
 
     activity = _activity(assembler, row_of_flow_id)
     return FlowTable(
-        flows=flows, addresses=assembler.addresses, activity=activity,
-        unmatched_icmp_errors=unmatched, activity_bin_ns=assembler.activity_bin_ns,
+        flows=flows,
+        addresses=assembler.addresses,
+        activity=activity,
+        unmatched_icmp_errors=unmatched,
+        activity_bin_ns=assembler.activity_bin_ns,
     )
 
 
@@ -195,11 +227,20 @@ def _activity(assembler: FlowAssembler, row_of_flow_id: np.ndarray) -> pd.DataFr
     # a flow's bin may come in several parts (chunks, pieces): sum them
     row = row_of_flow_id[fid]
     order = np.lexsort((bins, row))
-    row, bins, pk, by = row[order], bins[order], pk[order].astype(np.int64), by[order].astype(np.int64)
+    row, bins, pk, by = (
+        row[order],
+        bins[order],
+        pk[order].astype(np.int64),
+        by[order].astype(np.int64),
+    )
     first = np.ones(len(row), bool)
     first[1:] = (row[1:] != row[:-1]) | (bins[1:] != bins[:-1])
     starts = np.flatnonzero(first)
-    return pd.DataFrame({
-        "flow": row[starts].astype(np.int64), "bin_start_ns": bins[starts].astype(np.int64),
-        "packets": np.add.reduceat(pk, starts), "bytes": np.add.reduceat(by, starts),
-    })
+    return pd.DataFrame(
+        {
+            "flow": row[starts].astype(np.int64),
+            "bin_start_ns": bins[starts].astype(np.int64),
+            "packets": np.add.reduceat(pk, starts),
+            "bytes": np.add.reduceat(by, starts),
+        }
+    )

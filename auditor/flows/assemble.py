@@ -33,7 +33,7 @@ import numpy as np
 
 from ..tables import ACK, FIN, PSH, RST, SYN, TCP_IDLE_NS, UDP_IDLE_NS, Bucket, PacketBatch
 from . import keys as K
-from .zeek_tcp import N_STATE, TRANSITIONS, symbol
+from .zeek_tcp import TRANSITIONS, symbol
 
 INF = np.iinfo(np.int64).max
 TCP, UDP = 6, 17
@@ -44,23 +44,42 @@ FOLD_DEPTH = 48  # events per flow folded step by step; deeper flows are compose
 # Open-flow state: one row per flow not yet known to be finished. Side A is
 # the smaller (address, port) endpoint; "0" columns are A->B, "1" B->A.
 STATE_FIELDS: dict[str, str] = {
-    "proto": "uint8", "ip_version": "uint8",
-    "a_hi": "uint64", "a_lo": "uint64", "a_port": "uint16",
-    "b_hi": "uint64", "b_lo": "uint64", "b_port": "uint16",
+    "proto": "uint8",
+    "ip_version": "uint8",
+    "a_hi": "uint64",
+    "a_lo": "uint64",
+    "a_port": "uint16",
+    "b_hi": "uint64",
+    "b_lo": "uint64",
+    "b_port": "uint16",
     "flow_id": "int64",
-    "pk0": "int64", "pk1": "int64", "by0": "int64", "by1": "int64",
-    "first_ts": "int64", "last_ts": "int64",
+    "pk0": "int64",
+    "pk1": "int64",
+    "by0": "int64",
+    "by1": "int64",
+    "first_ts": "int64",
+    "last_ts": "int64",
     "prev_ts": "int64",  # timestamp of the flow's last packet in arrival order (for gaps)
-    "first_arr": "int64", "first_dir": "int8",
-    "syn_arr": "int64", "syn_dir": "int8",  # first bare SYN
-    "synack_arr": "int64", "synack_dir": "int8",  # first SYN-ACK
-    "syn0": "int64", "syn1": "int64",  # bare SYNs sent by A, by B
-    "st_a": "uint8", "st_b": "uint8",  # Zeek joint TCP state with orig = A, orig = B
+    "first_arr": "int64",
+    "first_dir": "int8",
+    "syn_arr": "int64",
+    "syn_dir": "int8",  # first bare SYN
+    "synack_arr": "int64",
+    "synack_dir": "int8",  # first SYN-ACK
+    "syn0": "int64",
+    "syn1": "int64",  # bare SYNs sent by A, by B
+    "st_a": "uint8",
+    "st_b": "uint8",  # Zeek joint TCP state with orig = A, orig = B
     "fin_seen": "bool",  # the flow has seen a FIN or RST (split rule)
-    "let_arr": "int64", "let_dir": "int8", "let_s": "bool",  # first history letter; is it 'S'?
-    "r_arr0": "int64", "r_arr1": "int64",  # first RST-only packet ('R') per side
-    "bad_arr0": "int64", "bad_arr1": "int64",  # first H/A/F/I/Q letter per side
-    "pay0": "bool", "pay1": "bool",  # side sent payload (PSH, not with RST)
+    "let_arr": "int64",
+    "let_dir": "int8",
+    "let_s": "bool",  # first history letter; is it 'S'?
+    "r_arr0": "int64",
+    "r_arr1": "int64",  # first RST-only packet ('R') per side
+    "bad_arr0": "int64",
+    "bad_arr1": "int64",  # first H/A/F/I/Q letter per side
+    "pay0": "bool",
+    "pay1": "bool",  # side sent payload (PSH, not with RST)
 }
 
 
@@ -129,7 +148,9 @@ def fold_states(symbols: np.ndarray, event_piece: np.ndarray, init: np.ndarray) 
     deep = np.flatnonzero(c_desc > FOLD_DEPTH)
     if len(deep):
         rest = c_desc[deep] - FOLD_DEPTH
-        ev = np.repeat(o_desc[deep] + FOLD_DEPTH - np.cumsum(rest) + rest, rest) + np.arange(rest.sum())
+        ev = np.repeat(o_desc[deep] + FOLD_DEPTH - np.cumsum(rest) + rest, rest) + np.arange(
+            rest.sum()
+        )
         funcs = _compose_segments(TRANSITIONS[symbols[ev]].copy(), rest)
         st[deep] = funcs[np.arange(len(deep)), st[deep]]
     state[order] = st
@@ -150,7 +171,9 @@ def _first_per_run(mask: np.ndarray, run: np.ndarray) -> np.ndarray:
 class FlowAssembler:
     """Streaming packets-to-flows engine: ``add`` each batch, then ``finish``."""
 
-    def __init__(self, activity_bin_ns: int = 1_000_000_000, evict_margin_ns: int = EVICT_MARGIN_NS) -> None:
+    def __init__(
+        self, activity_bin_ns: int = 1_000_000_000, evict_margin_ns: int = EVICT_MARGIN_NS
+    ) -> None:
         if activity_bin_ns <= 0:
             raise ValueError("activity_bin_ns must be positive")
         self.activity_bin_ns = int(activity_bin_ns)
@@ -227,8 +250,8 @@ class FlowAssembler:
         in_open = np.zeros(ng, bool)
         in_open[codes[:no]] = True
         in_chunk = np.zeros(ng, bool)
-        in_chunk[codes[no + nc:]] = True
-        cc = codes[no:no + nc]
+        in_chunk[codes[no + nc :]] = True
+        cc = codes[no : no + nc]
         # the latest evicted flow of a key is the one with the highest id
         latest = np.full(ng, -1, np.int64)
         np.maximum.at(latest, cc, cand["flow_id"])
@@ -249,7 +272,9 @@ class FlowAssembler:
             for p in (TCP, UDP):
                 m = gone["proto"] == p
                 if m.any():
-                    self.evicted_max_prev[p] = max(self.evicted_max_prev[p], int(gone["prev_ts"][m].max()))
+                    self.evicted_max_prev[p] = max(
+                        self.evicted_max_prev[p], int(gone["prev_ts"][m].max())
+                    )
             self.open = take_state(st, ~old)
 
     # ------------------------------------------------------------------
@@ -264,8 +289,16 @@ class FlowAssembler:
         arrival = sel.astype(np.int64) + arr0
         src_a = K.canonical_sides(shi, slo, sp, dhi, dlo, dp)
         direction = (~src_a).astype(np.int8)  # 0: A->B, 1: B->A
-        a_hi, a_lo, a_port = np.where(src_a, shi, dhi), np.where(src_a, slo, dlo), np.where(src_a, sp, dp)
-        b_hi, b_lo, b_port = np.where(src_a, dhi, shi), np.where(src_a, dlo, slo), np.where(src_a, dp, sp)
+        a_hi, a_lo, a_port = (
+            np.where(src_a, shi, dhi),
+            np.where(src_a, slo, dlo),
+            np.where(src_a, sp, dp),
+        )
+        b_hi, b_lo, b_port = (
+            np.where(src_a, dhi, shi),
+            np.where(src_a, dlo, slo),
+            np.where(src_a, dp, sp),
+        )
 
         self._reopen(proto, ts, (a_hi, a_lo, a_port, b_hi, b_lo, b_port))
         carried = self.open
@@ -319,7 +352,9 @@ class FlowAssembler:
         base = seg.astype(np.int64) * width
         pos = 2 * np.arange(m, dtype=np.int64) + 2
         cont_seg = with_carry & ~gap
-        init_f = np.zeros(m, np.int64)  # 1 where a segment starts inside a carried flow that saw FIN/RST
+        init_f = np.zeros(
+            m, np.int64
+        )  # 1 where a segment starts inside a carried flow that saw FIN/RST
         init_f[cont_seg] = carried["fin_seen"][cg[cont_seg]].astype(np.int64)
         inc_s = np.maximum.accumulate(base + np.where(bare, pos, 0))
         inc_f = np.maximum.accumulate(base + np.maximum(np.where(finrst, pos + 1, 0), init_f))
@@ -408,9 +443,12 @@ class FlowAssembler:
         events = np.flatnonzero(feed)
         ev_piece = pid[events]
         sym_a = symbol(
-            (direction[events] == 0).astype(np.uint8), syn[events].astype(np.uint8),
-            ack[events].astype(np.uint8), fin[events].astype(np.uint8),
-            rst[events].astype(np.uint8), psh[events].astype(np.uint8),
+            (direction[events] == 0).astype(np.uint8),
+            syn[events].astype(np.uint8),
+            ack[events].astype(np.uint8),
+            fin[events].astype(np.uint8),
+            rst[events].astype(np.uint8),
+            psh[events].astype(np.uint8),
         ).astype(np.intp)
         piece_cont = continues[starts]
         piece_carry = np.where(piece_cont, cg[starts], -1)
@@ -435,8 +473,12 @@ class FlowAssembler:
                 p[f] = np.minimum(c[f], p[f])
             for f in ("fin_seen", "pay0", "pay1"):
                 p[f] = c[f] | p[f]
-            for first, extra in (("first_arr", ("first_dir", "ip_version")), ("syn_arr", ("syn_dir",)),
-                                 ("synack_arr", ("synack_dir",)), ("let_arr", ("let_dir", "let_s"))):
+            for first, extra in (
+                ("first_arr", ("first_dir", "ip_version")),
+                ("syn_arr", ("syn_dir",)),
+                ("synack_arr", ("synack_dir",)),
+                ("let_arr", ("let_dir", "let_s")),
+            ):
                 keep = c[first] != INF  # the carried part came first
                 for f in (first, *extra):
                     p[f] = np.where(keep, c[f], p[f])
@@ -453,10 +495,14 @@ class FlowAssembler:
         change = np.ones(m, bool)
         change[1:] = (pid[1:] != pid[:-1]) | (bins[1:] != bins[:-1])
         rs = np.flatnonzero(change)
-        self.activity.append((
-            piece["flow_id"][pid[rs]], bins[rs],
-            np.diff(np.append(rs, m)), np.add.reduceat(wire, rs),
-        ))
+        self.activity.append(
+            (
+                piece["flow_id"][pid[rs]],
+                bins[rs],
+                np.diff(np.append(rs, m)),
+                np.add.reduceat(wire, rs),
+            )
+        )
 
         # --- which flows stay open: the last piece of each key, and carried
         # flows whose key this chunk did not touch
@@ -469,7 +515,9 @@ class FlowAssembler:
         carried_cont[carry_rows] = True
         self.finished.append(take_state(piece, ~last_piece))
         self.finished.append(take_state(carried, carried_touched & ~carried_cont))
-        self.open = concat_states([take_state(carried, ~carried_touched), take_state(piece, last_piece)])
+        self.open = concat_states(
+            [take_state(carried, ~carried_touched), take_state(piece, last_piece)]
+        )
 
     # ------------------------------------------------------------------
     def finish(self) -> dict[str, np.ndarray]:

@@ -23,7 +23,9 @@ def concat_icmp(errors: list[IcmpErrors]) -> IcmpErrors:
 
     if not errors:
         return IcmpErrors()
-    return IcmpErrors(**{f.name: np.concatenate([getattr(e, f.name) for e in errors]) for f in fields(IcmpErrors)})
+    return IcmpErrors(
+        **{f.name: np.concatenate([getattr(e, f.name) for e in errors]) for f in fields(IcmpErrors)}
+    )
 
 
 def attach_icmp(flows: dict[str, np.ndarray], err: IcmpErrors) -> tuple[np.ndarray, int]:
@@ -38,9 +40,11 @@ def attach_icmp(flows: dict[str, np.ndarray], err: IcmpErrors) -> tuple[np.ndarr
     src_a = K.canonical_sides(err.src_hi, err.src_lo, err.sport, err.dst_hi, err.dst_lo, err.dport)
     e_key = (
         err.proto,
-        np.where(src_a, err.src_hi, err.dst_hi), np.where(src_a, err.src_lo, err.dst_lo),
+        np.where(src_a, err.src_hi, err.dst_hi),
+        np.where(src_a, err.src_lo, err.dst_lo),
         np.where(src_a, err.sport, err.dport),
-        np.where(src_a, err.dst_hi, err.src_hi), np.where(src_a, err.dst_lo, err.src_lo),
+        np.where(src_a, err.dst_hi, err.src_hi),
+        np.where(src_a, err.dst_lo, err.src_lo),
         np.where(src_a, err.dport, err.sport),
     )
     f_key = tuple(flows[k] for k in ("proto", "a_hi", "a_lo", "a_port", "b_hi", "b_lo", "b_port"))

@@ -50,9 +50,11 @@ def flow_key_codes(proto, a_hi, a_lo, a_port, b_hi, b_lo, b_port) -> tuple[np.nd
     if n == 0:
         return np.zeros(0, np.int64), 0
     addr, n_addr = address_codes(np.concatenate([a_hi, b_hi]), np.concatenate([a_lo, b_lo]))
-    pair, n_pair = _factorize(addr[:n] * n_addr + addr[n:])
+    pair, _ = _factorize(addr[:n] * n_addr + addr[n:])
     ports = (
-        (a_port.astype(np.int64) << 17) | (b_port.astype(np.int64) << 1) | (proto == 17).astype(np.int64)
+        (a_port.astype(np.int64) << 17)
+        | (b_port.astype(np.int64) << 1)
+        | (proto == 17).astype(np.int64)
     )
     return _factorize((pair << 33) | ports)
 
@@ -144,6 +146,10 @@ def iso_utc_text(ts_ns: np.ndarray) -> np.ndarray:
         mat = out[rows, : cut + 1]
         mat[:, cut] = ord("Z")
         # one decode and split for all rows: numpy's bytes-to-str casts are 5x slower
-        text[rows] = np.concatenate([mat, np.full((len(mat), 1), ord("\n"), np.uint8)], axis=1).tobytes().decode(
-            "ascii").split("\n")[:-1]
+        text[rows] = (
+            np.concatenate([mat, np.full((len(mat), 1), ord("\n"), np.uint8)], axis=1)
+            .tobytes()
+            .decode("ascii")
+            .split("\n")[:-1]
+        )
     return text

@@ -59,7 +59,7 @@ def flag_bits(tcp_flags: np.ndarray):
 
 
 class _Endpoint:
-    __slots__ = ("state", "prev_closed")
+    __slots__ = ("prev_closed", "state")
 
     def __init__(self, code: int) -> None:
         self.state = RESET if code == RESET_AFTER_CLOSE else code
@@ -118,9 +118,8 @@ def step(state: int, sym: int) -> int:
                 peer.set(CLOSED)
         if rst:
             ep.set(RESET)
-    elif st == CLOSED:  # UpdateClosedState
-        if rst and peer.state != CLOSED:
-            ep.set(RESET)
+    elif st == CLOSED and rst and peer.state != CLOSED:  # UpdateClosedState
+        ep.set(RESET)
     # RESET: UpdateResetState changes nothing.
     return orig.code * N_ENDPOINT + resp.code
 
@@ -223,7 +222,9 @@ _TRANSITIONS_HEX = (
     "38393a3b3c3d3e3f38393a3b3c3d3e3f38393a3b3c3d3e3f3031323334353637303132333435363738393a3b3c2d3e3f"
     "303132333435363738393a3b3c3d3e3f"
 )
-TRANSITIONS = np.frombuffer(bytes.fromhex(_TRANSITIONS_HEX), dtype=np.uint8).reshape(N_SYMBOL, N_STATE)
+TRANSITIONS = np.frombuffer(bytes.fromhex(_TRANSITIONS_HEX), dtype=np.uint8).reshape(
+    N_SYMBOL, N_STATE
+)
 
 
 def conn_state_codes(
@@ -261,7 +262,21 @@ def conn_state_codes(
         (os_ == SYN_SENT) & (rs == INACTIVE),
         (os_ == ESTABLISHED) & (rs == ESTABLISHED),
     ]
-    choices = ["REJ", "RSTRH", "RSTR", "RSTOS0", "OTH", "RSTO", "SF", "SH", "S2", "SHR", "S3", "S0", "S1"]
+    choices = [
+        "REJ",
+        "RSTRH",
+        "RSTR",
+        "RSTOS0",
+        "OTH",
+        "RSTO",
+        "SF",
+        "SH",
+        "S2",
+        "SHR",
+        "S3",
+        "S0",
+        "S1",
+    ]
     return np.select(conditions, choices, default="OTH").astype(object)
 
 

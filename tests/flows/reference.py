@@ -17,10 +17,30 @@ import pandas as pd
 
 from auditor.flows.icmp import ICMP_TOLERANCE_NS
 from auditor.flows.zeek_tcp import (
-    CLOSED, ESTABLISHED, INACTIVE, N_ENDPOINT, PARTIAL, RESET, RESET_AFTER_CLOSE, SYN_ACK_SENT, SYN_SENT,
-    step, symbol,
+    CLOSED,
+    ESTABLISHED,
+    INACTIVE,
+    N_ENDPOINT,
+    PARTIAL,
+    RESET,
+    RESET_AFTER_CLOSE,
+    SYN_ACK_SENT,
+    SYN_SENT,
+    step,
+    symbol,
 )
-from auditor.tables import ACK, FIN, PSH, RST, SYN, TCP_IDLE_NS, UDP_IDLE_NS, Bucket, addr_to_text, iso_utc
+from auditor.tables import (
+    ACK,
+    FIN,
+    PSH,
+    RST,
+    SYN,
+    TCP_IDLE_NS,
+    UDP_IDLE_NS,
+    Bucket,
+    addr_to_text,
+    iso_utc,
+)
 
 RSTOS0 = re.compile(r"\^?S[^HAFGIQ]*R.*")
 
@@ -77,7 +97,10 @@ def reference_flows(b, rule_ports):
     flows: list[dict] = []
     for i in range(len(b)):
         proto = int(b.proto[i])
-        if not ((b.bucket[i] == Bucket.TCP and proto == 6) or (b.bucket[i] == Bucket.UDP and proto == 17)):
+        if not (
+            (b.bucket[i] == Bucket.TCP and proto == 6)
+            or (b.bucket[i] == Bucket.UDP and proto == 17)
+        ):
             continue
         src = (int(b.src_hi[i]), int(b.src_lo[i]), int(b.sport[i]))
         dst = (int(b.dst_hi[i]), int(b.dst_lo[i]), int(b.dport[i]))
@@ -91,9 +114,24 @@ def reference_flows(b, rule_ports):
         f = open_.get(key)
         idle = TCP_IDLE_NS if tcp else UDP_IDLE_NS
         if f is None or ts - f["prev_ts"] > idle or (bare and f["fin_seen"]):
-            f = {"key": key, "arr": i, "first_dir": d, "pk": [0, 0], "by": [0, 0], "first_ts": ts, "last_ts": ts,
-                 "syn_dir": None, "synack_dir": None, "syns": [0, 0], "fin_seen": False, "st": [0, 0],
-                 "hist": ["", ""], "seen": [set(), set()], "pay": [False, False], "ip_version": int(b.ip_version[i])}
+            f = {
+                "key": key,
+                "arr": i,
+                "first_dir": d,
+                "pk": [0, 0],
+                "by": [0, 0],
+                "first_ts": ts,
+                "last_ts": ts,
+                "syn_dir": None,
+                "synack_dir": None,
+                "syns": [0, 0],
+                "fin_seen": False,
+                "st": [0, 0],
+                "hist": ["", ""],
+                "seen": [set(), set()],
+                "pay": [False, False],
+                "ip_version": int(b.ip_version[i]),
+            }
             flows.append(f)
             open_[key] = f
         f["prev_ts"] = ts
@@ -113,8 +151,12 @@ def reference_flows(b, rule_ports):
                 f["pay"][d] = True
             for orig in (0, 1):  # orientation: orig = side A (0) or side B (1)
                 is_orig = int(d == orig)
-                f["st"][orig] = step(f["st"][orig], symbol(is_orig, int(syn), int(ack), int(fin), int(rst), int(psh)))
-                f["hist"][orig] += "".join(_letters(is_orig, syn, ack, fin, rst, psh, f["seen"][orig]))
+                f["st"][orig] = step(
+                    f["st"][orig], symbol(is_orig, int(syn), int(ack), int(fin), int(rst), int(psh))
+                )
+                f["hist"][orig] += "".join(
+                    _letters(is_orig, syn, ack, fin, rst, psh, f["seen"][orig])
+                )
     rows = []
     for f in flows:
         proto, a, bb = f["key"]
@@ -134,21 +176,44 @@ def reference_flows(b, rule_ports):
         o, r = client, 1 - client
         if proto == 6:
             joint = f["st"][client]
-            state = zeek_conn_state(joint // N_ENDPOINT, joint % N_ENDPOINT, f["pay"][o], f["pay"][r],
-                                    f["hist"][client])
+            state = zeek_conn_state(
+                joint // N_ENDPOINT, joint % N_ENDPOINT, f["pay"][o], f["pay"][r], f["hist"][client]
+            )
         else:
-            state = {(True, True): "SF", (True, False): "S0", (False, True): "SHR"}[(f["pk"][o] > 0, f["pk"][r] > 0)]
-        rows.append({
-            "client_ip": addr_to_text(c[0], c[1]), "client_port": c[2],
-            "server_ip": addr_to_text(s[0], s[1]), "server_port": s[2], "proto": pname,
-            "first_ts": iso_utc(f["first_ts"]), "last_ts": iso_utc(f["last_ts"]),
-            "packets_c2s": f["pk"][o], "packets_s2c": f["pk"][r], "bytes_c2s": f["by"][o], "bytes_s2c": f["by"][r],
-            "conn_state": state, "direction_certain": f["syn_dir"] is not None or f["synack_dir"] is not None,
-            "first_ts_ns": f["first_ts"], "last_ts_ns": f["last_ts"], "ip_version": f["ip_version"],
-            "client_hi": c[0], "client_lo": c[1], "server_hi": s[0], "server_lo": s[1],
-            "syn_count": f["syns"][o], "icmp_unreach": 0, "icmp_type": -1, "icmp_code": -1, "icmp_reporter": "",
-            "_arr": f["arr"], "_key": f["key"],
-        })
+            state = {(True, True): "SF", (True, False): "S0", (False, True): "SHR"}[
+                (f["pk"][o] > 0, f["pk"][r] > 0)
+            ]
+        rows.append(
+            {
+                "client_ip": addr_to_text(c[0], c[1]),
+                "client_port": c[2],
+                "server_ip": addr_to_text(s[0], s[1]),
+                "server_port": s[2],
+                "proto": pname,
+                "first_ts": iso_utc(f["first_ts"]),
+                "last_ts": iso_utc(f["last_ts"]),
+                "packets_c2s": f["pk"][o],
+                "packets_s2c": f["pk"][r],
+                "bytes_c2s": f["by"][o],
+                "bytes_s2c": f["by"][r],
+                "conn_state": state,
+                "direction_certain": f["syn_dir"] is not None or f["synack_dir"] is not None,
+                "first_ts_ns": f["first_ts"],
+                "last_ts_ns": f["last_ts"],
+                "ip_version": f["ip_version"],
+                "client_hi": c[0],
+                "client_lo": c[1],
+                "server_hi": s[0],
+                "server_lo": s[1],
+                "syn_count": f["syns"][o],
+                "icmp_unreach": 0,
+                "icmp_type": -1,
+                "icmp_code": -1,
+                "icmp_reporter": "",
+                "_arr": f["arr"],
+                "_key": f["key"],
+            }
+        )
     # ICMP errors: latest flow of the key started at or before, not too long after its end
     err = b.icmp_errors
     for e in range(len(err)):
@@ -170,11 +235,24 @@ def reference_flows(b, rule_ports):
 
     df = pd.DataFrame(rows, columns=[c.name for c in FLOW_COLUMNS] + ["_arr", "_key"])
     if len(df):
-        df = df.sort_values(["first_ts_ns", "client_ip", "client_port", "server_ip", "server_port", "proto", "_arr"],
-                            kind="mergesort")
+        df = df.sort_values(
+            [
+                "first_ts_ns",
+                "client_ip",
+                "client_port",
+                "server_ip",
+                "server_port",
+                "proto",
+                "_arr",
+            ],
+            kind="mergesort",
+        )
     return df.drop(columns=["_arr", "_key"], errors="ignore").reset_index(drop=True)
 
 
 def as_records(df: pd.DataFrame) -> list[tuple]:
     """Comparable rows: plain Python values, column order of the frame."""
-    return [tuple(v.item() if isinstance(v, np.generic) else v for v in row) for row in df.itertuples(index=False)]
+    return [
+        tuple(v.item() if isinstance(v, np.generic) else v for v in row)
+        for row in df.itertuples(index=False)
+    ]

@@ -24,8 +24,12 @@ class Conversation:
         src, dst = (self.c, self.s) if who == "c" else (self.s, self.c)
         other = "s" if who == "c" else "c"
         ack = self.seq[other] if "A" in flags else 0
-        p = (Ether() / IP(src=src[0], dst=dst[0]) /
-             TCP(sport=src[1], dport=dst[1], flags=flags, seq=self.seq[who], ack=ack, window=65535) / payload)
+        p = (
+            Ether()
+            / IP(src=src[0], dst=dst[0])
+            / TCP(sport=src[1], dport=dst[1], flags=flags, seq=self.seq[who], ack=ack, window=65535)
+            / payload
+        )
         self.t += self.step if dt is None else dt
         p.time = self.t
         self.packets.append(p)

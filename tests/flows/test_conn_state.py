@@ -8,8 +8,17 @@ import pytest
 
 from auditor.flows import packets_to_flows
 from auditor.flows.zeek_tcp import (
-    CLOSED, ESTABLISHED, INACTIVE, N_ENDPOINT, RESET, RESET_AFTER_CLOSE, SYN_SENT, TRANSITIONS,
-    _build_transitions, step, symbol,
+    CLOSED,
+    ESTABLISHED,
+    INACTIVE,
+    N_ENDPOINT,
+    RESET,
+    RESET_AFTER_CLOSE,
+    SYN_SENT,
+    TRANSITIONS,
+    _build_transitions,
+    step,
+    symbol,
 )
 from auditor.tables import CONN_STATES
 
@@ -28,7 +37,9 @@ def test_each_conn_state_from_a_crafted_conversation(state):
     assert len(flows) == 1
     row = flows.iloc[0]
     assert row.conn_state == state
-    assert (row.client_ip, row.client_port, row.server_ip, row.server_port) == EXPECTED_CLIENT[state]
+    assert (row.client_ip, row.client_port, row.server_ip, row.server_port) == EXPECTED_CLIENT[
+        state
+    ]
     assert row.packets_c2s + row.packets_s2c == len(conv.packets)
     # the per-packet oracle agrees
     assert reference_flows(b, {"tcp": {4008}}).iloc[0].conn_state == state
@@ -69,7 +80,11 @@ def test_fin_then_rst_counts_as_normal_close():
     # orig FIN, orig RST (RESET after CLOSED), then the responder's FIN turns
     # the originator back into CLOSED (TCP.cc UpdateEstablishedState)
     syn, synack = symbol(1, 1, 0, 0, 0, 0), symbol(0, 1, 1, 0, 0, 0)
-    fin_o, rst_o, fin_r = symbol(1, 0, 1, 1, 0, 0), symbol(1, 0, 0, 0, 1, 0), symbol(0, 0, 1, 1, 0, 0)
+    fin_o, rst_o, fin_r = (
+        symbol(1, 0, 1, 1, 0, 0),
+        symbol(1, 0, 0, 0, 1, 0),
+        symbol(0, 0, 1, 1, 0, 0),
+    )
     # CLOSED does not move to RESET while the peer is ESTABLISHED? it does: peer not CLOSED
     assert _run(syn, synack, fin_o, rst_o) == (RESET_AFTER_CLOSE, ESTABLISHED)
     assert _run(syn, synack, fin_o, rst_o, fin_r) == (CLOSED, CLOSED)

@@ -26,12 +26,17 @@ def endpoints(row):
 
 # ---------------------------------------------------------------- table shape
 def test_columns_dtypes_and_order():
-    t = flows_of([(0.0, f"{C}:51000", f"{S}:4008", "S"), (0.5, f"{C}:53000", "10.0.0.53:53", "", "udp")])
+    t = flows_of(
+        [(0.0, f"{C}:51000", f"{S}:4008", "S"), (0.5, f"{C}:53000", "10.0.0.53:53", "", "udp")]
+    )
     assert [c for c in t.flows.columns] == [c.name for c in FLOW_COLUMNS]
     for c in FLOW_COLUMNS:
         assert str(t.flows[c.name].dtype) == c.dtype, c.name
     assert t.flows.proto.tolist() == ["tcp", "udp"]
-    assert t.flows.first_ts.tolist() == ["1970-01-01T00:00:00.000000Z", "1970-01-01T00:00:00.500000Z"]
+    assert t.flows.first_ts.tolist() == [
+        "1970-01-01T00:00:00.000000Z",
+        "1970-01-01T00:00:00.500000Z",
+    ]
 
 
 def test_empty_input_gives_empty_typed_table():
@@ -42,8 +47,11 @@ def test_empty_input_gives_empty_typed_table():
 
 
 def test_rows_sorted_by_time_then_endpoints():
-    rows = [(5.0, f"{C}:51000", f"{S}:4008", "S"), (1.0, "10.0.0.9:1", "10.0.0.8:2", "", "udp"),
-            (1.0, "10.0.0.10:1", "10.0.0.8:2", "", "udp")]
+    rows = [
+        (5.0, f"{C}:51000", f"{S}:4008", "S"),
+        (1.0, "10.0.0.9:1", "10.0.0.8:2", "", "udp"),
+        (1.0, "10.0.0.10:1", "10.0.0.8:2", "", "udp"),
+    ]
     f = flows_of(rows).flows
     # same first time: client_ip compared as text ("10.0.0.10" < "10.0.0.9")
     assert f.client_ip.tolist() == ["10.0.0.10", "10.0.0.9", C]
@@ -58,7 +66,9 @@ def test_ipv6_addresses_in_canonical_text():
 
 # ---------------------------------------------------------------- direction
 def test_bare_syn_sender_is_client_even_after_midstream_packets():
-    f = flows_of([(0.0, f"{S}:4008", f"{C}:51000", "A"), (0.1, f"{C}:51000", f"{S}:4008", "S")]).flows
+    f = flows_of(
+        [(0.0, f"{S}:4008", f"{C}:51000", "A"), (0.1, f"{C}:51000", f"{S}:4008", "S")]
+    ).flows
     assert endpoints(f.iloc[0]) == (C, 51000, S, 4008) and f.iloc[0].direction_certain
     # even against the port ladder: the SYN went from 4008 to a high port
     f = flows_of([(0.0, f"{S}:4008", f"{C}:51000", "S")]).flows
@@ -66,23 +76,28 @@ def test_bare_syn_sender_is_client_even_after_midstream_packets():
 
 
 def test_syn_ack_receiver_is_client():
-    f = flows_of([(0.0, f"{S}:4008", f"{C}:51000", "SA"), (0.1, f"{C}:51000", f"{S}:4008", "A")]).flows
+    f = flows_of(
+        [(0.0, f"{S}:4008", f"{C}:51000", "SA"), (0.1, f"{C}:51000", f"{S}:4008", "A")]
+    ).flows
     assert endpoints(f.iloc[0]) == (C, 51000, S, 4008)
     assert f.iloc[0].direction_certain and f.iloc[0].syn_count == 0
 
 
-@pytest.mark.parametrize("first, expected, why", [
-    # rule port: 4008 is a rule port, 51000 is not -> 4008 is the server
-    ((f"{S}:4008", f"{C}:51000"), (C, 51000, S, 4008), "rule port"),
-    # both sides on rule ports (4008, 443): next rung, the port below 1024
-    ((f"{S}:443", f"{C}:4008"), (C, 4008, S, 443), "below 1024"),
-    # no rule port, one side below 1024
-    ((f"{S}:22", f"{C}:50000"), (C, 50000, S, 22), "below 1024"),
-    # both low, neither a rule port: the first packet's receiver is the server
-    ((f"{S}:22", f"{C}:23"), (S, 22, C, 23), "first receiver"),
-    # both high, neither a rule port
-    ((f"{C}:50001", f"{S}:50002"), (C, 50001, S, 50002), "first receiver"),
-])
+@pytest.mark.parametrize(
+    "first, expected, why",
+    [
+        # rule port: 4008 is a rule port, 51000 is not -> 4008 is the server
+        ((f"{S}:4008", f"{C}:51000"), (C, 51000, S, 4008), "rule port"),
+        # both sides on rule ports (4008, 443): next rung, the port below 1024
+        ((f"{S}:443", f"{C}:4008"), (C, 4008, S, 443), "below 1024"),
+        # no rule port, one side below 1024
+        ((f"{S}:22", f"{C}:50000"), (C, 50000, S, 22), "below 1024"),
+        # both low, neither a rule port: the first packet's receiver is the server
+        ((f"{S}:22", f"{C}:23"), (S, 22, C, 23), "first receiver"),
+        # both high, neither a rule port
+        ((f"{C}:50001", f"{S}:50002"), (C, 50001, S, 50002), "first receiver"),
+    ],
+)
 def test_port_ladder_without_syn(first, expected, why):
     src, dst = first
     f = flows_of([(0.0, src, dst, "PA"), (0.1, dst, src, "A")]).flows
@@ -96,11 +111,17 @@ def test_udp_port_ladder_and_conn_states():
     assert endpoints(row) == (C, 53001, "10.0.0.53", 53)
     # only the server spoke: Zeek's SHR for UDP
     assert (row.conn_state, row.packets_c2s, row.packets_s2c) == ("SHR", 0, 1)
-    f = flows_of([(0.0, f"{C}:53001", "10.0.0.53:53", "", "udp"),
-                  (0.1, "10.0.0.53:53", f"{C}:53001", "", "udp", 90)]).flows
+    f = flows_of(
+        [
+            (0.0, f"{C}:53001", "10.0.0.53:53", "", "udp"),
+            (0.1, "10.0.0.53:53", f"{C}:53001", "", "udp", 90),
+        ]
+    ).flows
     row = f.iloc[0]
     assert (row.conn_state, row.bytes_c2s, row.bytes_s2c) == ("SF", 60, 90)
-    assert flows_of([(0.0, f"{C}:53001", "10.0.0.53:53", "", "udp")]).flows.iloc[0].conn_state == "S0"
+    assert (
+        flows_of([(0.0, f"{C}:53001", "10.0.0.53:53", "", "udp")]).flows.iloc[0].conn_state == "S0"
+    )
 
 
 def test_rule_ports_decide_only_within_their_proto():
@@ -148,7 +169,14 @@ def test_syn_in_an_open_connection_does_not_split():
 
 def test_rst_then_syn_in_the_same_packet_order_splits_each_attempt():
     c, s = f"{C}:51000", f"{S}:4008"
-    rows = [(0.0, c, s, "S"), (0.0, s, c, "RA"), (1.0, c, s, "S"), (1.0, s, c, "RA"), (3.0, c, s, "S"), (3.0, s, c, "RA")]
+    rows = [
+        (0.0, c, s, "S"),
+        (0.0, s, c, "RA"),
+        (1.0, c, s, "S"),
+        (1.0, s, c, "RA"),
+        (3.0, c, s, "S"),
+        (3.0, s, c, "RA"),
+    ]
     f = flows_of(rows).flows
     assert f.conn_state.tolist() == ["REJ"] * 3 and f.syn_count.tolist() == [1, 1, 1]
 
@@ -162,7 +190,10 @@ def test_tcp_idle_gap(gap, flows):
 
 @pytest.mark.parametrize("gap, flows", [(59.0, 1), (60.0, 1), (61.0, 2)])
 def test_udp_idle_gap(gap, flows):
-    rows = [(0.0, f"{C}:53001", "10.0.0.53:53", "", "udp"), (gap, "10.0.0.53:53", f"{C}:53001", "", "udp")]
+    rows = [
+        (0.0, f"{C}:53001", "10.0.0.53:53", "", "udp"),
+        (gap, "10.0.0.53:53", f"{C}:53001", "", "udp"),
+    ]
     assert len(flows_of(rows).flows) == flows
 
 
@@ -186,11 +217,11 @@ def test_syn_after_a_gap_split_needs_a_fin_in_the_new_flow():
 def test_evicted_flow_reopened_by_a_late_packet():
     k, other = (f"{C}:51000", f"{S}:4008"), ("10.0.0.1:1000", "10.0.0.2:2000")
     rows = [
-        (0.0, *k, "PA"),          # flow A of key k
-        (1000.0, *other, "PA"),   # time moves on: A is evicted
-        (1000.0, *k, "PA"),       # gap: flow B of key k
-        (2000.0, *other, "PA"),   # B is evicted
-        (1100.0, *k, "PA"),       # back in time, 100 s after B: joins B, not A
+        (0.0, *k, "PA"),  # flow A of key k
+        (1000.0, *other, "PA"),  # time moves on: A is evicted
+        (1000.0, *k, "PA"),  # gap: flow B of key k
+        (2000.0, *other, "PA"),  # B is evicted
+        (1100.0, *k, "PA"),  # back in time, 100 s after B: joins B, not A
     ]
     b = batch(rows)
     whole = packets_to_flows([b], PORTS).flows
@@ -207,12 +238,22 @@ def test_evicted_flow_reopened_by_a_late_packet():
 
 # ---------------------------------------------------------------- ICMP errors
 def test_icmp_port_unreachable_attaches_to_the_udp_flow():
-    rows = [(0.0, f"{C}:53001", "10.0.0.53:53", "", "udp"), (1.0, f"{C}:53001", "10.0.0.53:53", "", "udp")]
-    icmp = [(0.001, "10.0.0.53", f"{C}:53001", "10.0.0.53:53", "udp", 3, 3),
-            (1.001, "10.0.0.53", f"{C}:53001", "10.0.0.53:53", "udp", 3, 13)]
+    rows = [
+        (0.0, f"{C}:53001", "10.0.0.53:53", "", "udp"),
+        (1.0, f"{C}:53001", "10.0.0.53:53", "", "udp"),
+    ]
+    icmp = [
+        (0.001, "10.0.0.53", f"{C}:53001", "10.0.0.53:53", "udp", 3, 3),
+        (1.001, "10.0.0.53", f"{C}:53001", "10.0.0.53:53", "udp", 3, 13),
+    ]
     t = flows_of(rows, icmp)
     row = t.flows.iloc[0]
-    assert (row.icmp_unreach, row.icmp_type, row.icmp_code, row.icmp_reporter) == (2, 3, 3, "10.0.0.53")
+    assert (row.icmp_unreach, row.icmp_type, row.icmp_code, row.icmp_reporter) == (
+        2,
+        3,
+        3,
+        "10.0.0.53",
+    )
     assert t.unmatched_icmp_errors == 0
 
 
@@ -225,9 +266,11 @@ def test_icmp_quote_in_either_direction_and_from_a_router():
 
 def test_icmp_without_a_flow_is_counted_not_attached():
     rows = [(0.0, f"{C}:51000", f"{S}:4008", "S")]
-    icmp = [(0.5, "10.20.2.1", f"{C}:51001", f"{S}:4008", "tcp", 3, 13),   # no such flow
-            (30.0, "10.20.2.1", f"{C}:51000", f"{S}:4008", "tcp", 3, 13),  # 30 s after the flow ended
-            (0.5, "10.20.2.1", f"{C}:51000", f"{S}:4008", "udp", 3, 3)]    # other proto
+    icmp = [
+        (0.5, "10.20.2.1", f"{C}:51001", f"{S}:4008", "tcp", 3, 13),  # no such flow
+        (30.0, "10.20.2.1", f"{C}:51000", f"{S}:4008", "tcp", 3, 13),  # 30 s after the flow ended
+        (0.5, "10.20.2.1", f"{C}:51000", f"{S}:4008", "udp", 3, 3),
+    ]  # other proto
     t = flows_of(rows, icmp)
     assert t.flows.iloc[0].icmp_unreach == 0 and t.flows.iloc[0].icmp_type == -1
     assert t.unmatched_icmp_errors == 3
@@ -242,8 +285,10 @@ def test_icmp_attaches_to_the_latest_flow_of_the_key():
 
 def test_icmp_attachment_is_the_same_when_chunked():
     rows = _conn(0.0) + _conn(1.0, close="")
-    icmp = [(0.02, "10.20.2.1", f"{C}:51000", f"{S}:4008", "tcp", 3, 1),
-            (1.5, "10.20.2.1", f"{C}:51000", f"{S}:4008", "tcp", 3, 1)]
+    icmp = [
+        (0.02, "10.20.2.1", f"{C}:51000", f"{S}:4008", "tcp", 3, 1),
+        (1.5, "10.20.2.1", f"{C}:51000", f"{S}:4008", "tcp", 3, 1),
+    ]
     b = batch(rows, icmp)
     whole = packets_to_flows([b], PORTS)
     chunked = packets_to_flows(split(b, [3, 5, 9]), PORTS)
@@ -252,14 +297,34 @@ def test_icmp_attachment_is_the_same_when_chunked():
 
 # ---------------------------------------------------------------- addresses seen
 def test_addresses_from_every_ip_packet_only():
-    rows = [(0.0, f"{C}:51000", f"{S}:4008", "S"), (0.1, "10.0.0.1:0", "10.0.0.2:0", "", "icmp"),
-            (0.2, "10.0.0.3:0", "10.0.0.4:0", "", "other"), (0.3, "[2001:db8::7]:1", "[2001:db8::8]:2", "", "udp")]
+    rows = [
+        (0.0, f"{C}:51000", f"{S}:4008", "S"),
+        (0.1, "10.0.0.1:0", "10.0.0.2:0", "", "icmp"),
+        (0.2, "10.0.0.3:0", "10.0.0.4:0", "", "other"),
+        (0.3, "[2001:db8::7]:1", "[2001:db8::8]:2", "", "udp"),
+    ]
     b = batch(rows)
-    cols = {c: getattr(b, c).copy() for c in ("ts_ns", "wire_len", "bucket", "ip_version", "src_hi", "src_lo",
-                                              "dst_hi", "dst_lo", "proto", "sport", "dport", "tcp_flags", "ip_id", "frag")}
+    cols = {
+        c: getattr(b, c).copy()
+        for c in (
+            "ts_ns",
+            "wire_len",
+            "bucket",
+            "ip_version",
+            "src_hi",
+            "src_lo",
+            "dst_hi",
+            "dst_lo",
+            "proto",
+            "sport",
+            "dport",
+            "tcp_flags",
+            "ip_id",
+            "frag",
+        )
+    }
     # a later fragment (no ports) and a non-IP frame (ARP: no addresses)
-    for k in cols:
-        cols[k] = np.append(cols[k], [0, 0]).astype(cols[k].dtype)
+    cols = {k: np.append(v, [0, 0]).astype(v.dtype) for k, v in cols.items()}
     frag_hi, frag_lo = text_to_addr("10.0.0.5")
     cols["bucket"][-2:] = [Bucket.FRAGMENT, Bucket.NON_IP]
     cols["ip_version"][-2:] = [4, 0]
@@ -267,8 +332,21 @@ def test_addresses_from_every_ip_packet_only():
     cols["dst_hi"][-2], cols["dst_lo"][-2] = text_to_addr("10.0.0.6")
     t = packets_to_flows([PacketBatch.from_columns(cols)], PORTS)
     seen = {(int(h), int(lo)) for h, lo in t.addresses}
-    want = {text_to_addr(a) for a in (C, S, "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6",
-                                      "2001:db8::7", "2001:db8::8")}
+    want = {
+        text_to_addr(a)
+        for a in (
+            C,
+            S,
+            "10.0.0.1",
+            "10.0.0.2",
+            "10.0.0.3",
+            "10.0.0.4",
+            "10.0.0.5",
+            "10.0.0.6",
+            "2001:db8::7",
+            "2001:db8::8",
+        )
+    }
     assert seen == want
     assert t.addresses.dtype == np.uint64 and t.addresses.shape == (len(want), 2)
     assert (np.lexsort((t.addresses[:, 1], t.addresses[:, 0])) == np.arange(len(want))).all()
@@ -280,8 +358,12 @@ def test_addresses_from_every_ip_packet_only():
 # ---------------------------------------------------------------- activity
 def test_activity_per_flow_and_bin():
     c, s = f"{C}:51000", f"{S}:4008"
-    rows = [(0.1, c, s, "S", "tcp", 60), (0.5, s, c, "SA", "tcp", 60), (1.2, c, s, "A", "tcp", 54),
-            (0.7, "10.0.0.1:1", "10.0.0.2:2", "", "udp", 100)]
+    rows = [
+        (0.1, c, s, "S", "tcp", 60),
+        (0.5, s, c, "SA", "tcp", 60),
+        (1.2, c, s, "A", "tcp", 54),
+        (0.7, "10.0.0.1:1", "10.0.0.2:2", "", "udp", 100),
+    ]
     t = flows_of(rows)
     a = t.activity
     assert list(a.columns) == ["flow", "bin_start_ns", "packets", "bytes"]

@@ -4,7 +4,7 @@ crafted pcap per Zeek conn_state, and a UDP exchange answered by ICMP."""
 from __future__ import annotations
 
 import pytest
-from scapy.layers.inet import ICMP, IP, UDP, UDPerror, IPerror
+from scapy.layers.inet import ICMP, IP, UDP, IPerror, UDPerror
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
@@ -30,16 +30,29 @@ def test_conn_state_through_capture(tmp_path, state, chunk):
     assert len(flows) == 1
     row = flows.iloc[0]
     assert row.conn_state == state
-    assert (row.client_ip, row.client_port, row.server_ip, row.server_port) == ("10.10.2.11", 51012, "10.20.2.21", 4008)
+    assert (row.client_ip, row.client_port, row.server_ip, row.server_port) == (
+        "10.10.2.11",
+        51012,
+        "10.20.2.21",
+        4008,
+    )
     assert row.bytes_c2s + row.bytes_s2c == sum(len(bytes(p)) for p in conv.packets)
     assert row.first_ts_ns == round(float(conv.packets[0].time) * 1e6) * 1000
 
 
 def test_udp_port_unreachable_through_capture(tmp_path):
-    query = Ether() / IP(src="10.10.2.11", dst="10.20.0.53") / UDP(sport=53001, dport=53) / (b"q" * 20)
+    query = (
+        Ether() / IP(src="10.10.2.11", dst="10.20.0.53") / UDP(sport=53001, dport=53) / (b"q" * 20)
+    )
     query.time = T0
-    err = (Ether() / IP(src="10.20.0.53", dst="10.10.2.11") / ICMP(type=3, code=3)
-           / IPerror(src="10.10.2.11", dst="10.20.0.53") / UDPerror(sport=53001, dport=53) / (b"q" * 20))
+    err = (
+        Ether()
+        / IP(src="10.20.0.53", dst="10.10.2.11")
+        / ICMP(type=3, code=3)
+        / IPerror(src="10.10.2.11", dst="10.20.0.53")
+        / UDPerror(sport=53001, dport=53)
+        / (b"q" * 20)
+    )
     err.time = T0 + 0.001
     path = tmp_path / "unreach.pcap"
     wrpcap(str(path), [query, err])
@@ -47,6 +60,11 @@ def test_udp_port_unreachable_through_capture(tmp_path):
     table = packets_to_flows(stream, PORTS)
     row = table.flows.iloc[0]
     assert (row.conn_state, row.icmp_unreach, row.icmp_type, row.icmp_code, row.icmp_reporter) == (
-        "S0", 1, 3, 3, "10.20.0.53")
+        "S0",
+        1,
+        3,
+        3,
+        "10.20.0.53",
+    )
     assert table.unmatched_icmp_errors == 0
     assert table.saw([0, 0], [0xFFFF0A0A020B, 0xFFFF0A140035]).tolist() == [True, True]

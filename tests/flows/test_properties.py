@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from auditor.flows import packets_to_flows, state_to_flow_table
 from auditor.flows.assemble import FlowAssembler
-from auditor.tables import FLOW_COLUMNS, PacketBatch, PACKET_COLUMNS
+from auditor.tables import FLOW_COLUMNS, PACKET_COLUMNS, PacketBatch
 
 from .build import batch, split
 from .reference import as_records, reference_flows
@@ -37,8 +37,17 @@ def packet_sequences(draw, max_size=60):
         rows.append((round(t, 3), src, dst, fl, proto, draw(st.integers(40, 1514))))
         if proto != "icmp" and draw(st.integers(0, 9)) == 0:
             q = (src, dst) if draw(st.booleans()) else (dst, src)
-            errors.append((round(t + draw(st.sampled_from([0, 0.2, 5, 11, -1])), 3), "192.0.2.1", q[0], q[1],
-                           proto, 3, draw(st.sampled_from([1, 3, 13]))))
+            errors.append(
+                (
+                    round(t + draw(st.sampled_from([0, 0.2, 5, 11, -1])), 3),
+                    "192.0.2.1",
+                    q[0],
+                    q[1],
+                    proto,
+                    3,
+                    draw(st.sampled_from([1, 3, 13])),
+                )
+            )
     errors.sort(key=lambda e: e[0])
     cuts = draw(st.lists(st.integers(0, n), max_size=6))
     return batch(rows, errors), cuts
@@ -64,7 +73,9 @@ def test_matches_reference_and_chunking(case):
     b, cuts = case
     whole = packets_to_flows([b], RULE_PORTS)
     assert list(whole.flows.columns) == [c.name for c in FLOW_COLUMNS]
-    assert as_records(whole.flows) == as_records(reference_flows(b, RULE_PORTS)[whole.flows.columns])
+    assert as_records(whole.flows) == as_records(
+        reference_flows(b, RULE_PORTS)[whole.flows.columns]
+    )
     same_table(run(split(b, cuts)), whole)
     # evict as early as possible: reopening must restore the same flows
     same_table(run(split(b, cuts), margin=0), whole)
@@ -86,25 +97,50 @@ def test_bare_syn_sender_is_client(case):
     flows = packets_to_flows([b], RULE_PORTS).flows
     ref = reference_flows(b, {})  # (the oracle agrees, see above) find each flow's first bare SYN
     assert len(flows) == len(ref)
-    syn = ((b.tcp_flags & 0x02) != 0) & ((b.tcp_flags & 0x10) == 0) & (b.proto == 6) & (b.bucket == 0)
+    syn = (
+        ((b.tcp_flags & 0x02) != 0) & ((b.tcp_flags & 0x10) == 0) & (b.proto == 6) & (b.bucket == 0)
+    )
     from auditor.tables import addr_to_text
-    senders = {(addr_to_text(b.src_hi[i], b.src_lo[i]), int(b.sport[i]), addr_to_text(b.dst_hi[i], b.dst_lo[i]),
-                int(b.dport[i]), int(b.ts_ns[i])) for i in np.flatnonzero(syn)}
+
+    senders = {
+        (
+            addr_to_text(b.src_hi[i], b.src_lo[i]),
+            int(b.sport[i]),
+            addr_to_text(b.dst_hi[i], b.dst_lo[i]),
+            int(b.dport[i]),
+            int(b.ts_ns[i]),
+        )
+        for i in np.flatnonzero(syn)
+    }
     for row in flows.itertuples():
         if row.syn_count > 0:
             assert row.direction_certain
             # some bare SYN of this flow went client -> server, within the flow's time span
-            assert any(s[:4] == (row.client_ip, row.client_port, row.server_ip, row.server_port)
-                       and row.first_ts_ns <= s[4] <= row.last_ts_ns for s in senders)
+            assert any(
+                s[:4] == (row.client_ip, row.client_port, row.server_ip, row.server_port)
+                and row.first_ts_ns <= s[4] <= row.last_ts_ns
+                for s in senders
+            )
 
 
 def _shuffle_equal_times(b: PacketBatch, seed: int) -> PacketBatch:
     """Reorder packets that share a timestamp, keeping each key's own order."""
     rng = np.random.default_rng(seed)
     n = len(b)
-    a = [(min((int(b.src_hi[i]), int(b.src_lo[i]), int(b.sport[i])), (int(b.dst_hi[i]), int(b.dst_lo[i]), int(b.dport[i]))),
-          max((int(b.src_hi[i]), int(b.src_lo[i]), int(b.sport[i])), (int(b.dst_hi[i]), int(b.dst_lo[i]), int(b.dport[i]))),
-          int(b.proto[i])) for i in range(n)]
+    a = [
+        (
+            min(
+                (int(b.src_hi[i]), int(b.src_lo[i]), int(b.sport[i])),
+                (int(b.dst_hi[i]), int(b.dst_lo[i]), int(b.dport[i])),
+            ),
+            max(
+                (int(b.src_hi[i]), int(b.src_lo[i]), int(b.sport[i])),
+                (int(b.dst_hi[i]), int(b.dst_lo[i]), int(b.dport[i])),
+            ),
+            int(b.proto[i]),
+        )
+        for i in range(n)
+    ]
     order = list(range(n))
     i = 0
     while i < n:
@@ -125,7 +161,9 @@ def _shuffle_equal_times(b: PacketBatch, seed: int) -> PacketBatch:
         order[i:j] = merged
         i = j
     idx = np.asarray(order)
-    return PacketBatch.from_columns({c.name: getattr(b, c.name)[idx] for c in PACKET_COLUMNS}, b.icmp_errors)
+    return PacketBatch.from_columns(
+        {c.name: getattr(b, c.name)[idx] for c in PACKET_COLUMNS}, b.icmp_errors
+    )
 
 
 @settings(max_examples=30, deadline=None)
