@@ -34,6 +34,14 @@ class Scenario:
     deployment: Callable[[], Deployment]
     plan: Plan
 
+    def build(self, seed: int = 0) -> tuple[Deployment, list[Frame]]:
+        """The deployment and its frames in capture order. The scenario's
+        name is mixed into the seed so scenarios differ, while one scenario
+        and seed always give the same bytes."""
+        dep = self.deployment()
+        rng = random.Random(f"{seed}:{self.name}")
+        return dep, Traffic(dep, self.plan, rng, START_NS).build().sorted_frames()
+
 
 HEALTHY = Plan()
 
@@ -150,13 +158,7 @@ def scenario_frames(scenario: str, *, seed: int = 0) -> tuple[Deployment, list[F
     """The scenario's deployment and its frames in capture order."""
     if scenario not in SCENARIOS:
         raise UsageError(f"unknown scenario '{scenario}' (known: {', '.join(SCENARIOS)})")
-    s = SCENARIOS[scenario]
-    dep = s.deployment()
-    # The scenario's name is mixed into the seed so scenarios differ, while
-    # one scenario and seed always give the same bytes.
-    rng = random.Random(f"{seed}:{scenario}")
-    wire = Traffic(dep, s.plan, rng, START_NS).build()
-    return dep, wire.sorted_frames()
+    return SCENARIOS[scenario].build(seed)
 
 
 COMPRESSORS = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
