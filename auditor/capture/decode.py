@@ -41,15 +41,18 @@ def _any_of(a: np.ndarray, values: tuple[int, ...]) -> np.ndarray:
     return out
 
 MAX_CAPLEN = 256 * 1024  # the reader never hands over a longer record
+_UDP_TUNNEL_PORTS = (4789, 6081, 4754, 3544, 2152, 5072)  # VXLAN, Geneve, GRE, Teredo, GTP-U, AYIYA
 _MAX_DEPTH = 24  # iterations; each advances every live row, so this bounds nesting
 
 # LINKTYPE values decoded here (https://www.tcpdump.org/linktypes.html).
 LT_NULL, LT_EN10MB, LT_PPP, LT_RAW12, LT_RAW14, LT_PPP_HDLC, LT_PPP_ETHER = 0, 1, 9, 12, 14, 50, 51
 LT_RAW, LT_C_HDLC, LT_IEEE802_11, LT_LOOP, LT_LINUX_SLL = 101, 104, 105, 108, 113
 LT_RADIOTAP, LT_IPV4, LT_IPV6, LT_MPACKET, LT_LINUX_SLL2 = 127, 228, 229, 274, 276
+LT_PFLOG, LT_PPI, LT_NFLOG = 117, 192, 239
 DECODED_LINKTYPES = frozenset(
     {LT_NULL, LT_EN10MB, LT_PPP, LT_RAW12, LT_RAW14, LT_PPP_HDLC, LT_PPP_ETHER, LT_RAW, LT_C_HDLC,
-     LT_IEEE802_11, LT_LOOP, LT_LINUX_SLL, LT_RADIOTAP, LT_IPV4, LT_IPV6, LT_MPACKET, LT_LINUX_SLL2}
+     LT_IEEE802_11, LT_LOOP, LT_LINUX_SLL, LT_RADIOTAP, LT_IPV4, LT_IPV6, LT_MPACKET, LT_LINUX_SLL2,
+     LT_PFLOG, LT_PPI, LT_NFLOG}
 )
 
 
@@ -250,9 +253,47 @@ class _Decoder:
                 self.radiotap(g)
             elif lt == LT_IEEE802_11:
                 self.goto(g, WLAN, 0)
+            elif lt == LT_PFLOG:  # OpenBSD pf log: header length (padded to 4), address family
+                ok = self.need(g, np.full(len(g), 4))
+                g = g[ok]
+                hl = (self.u8(g, np.zeros(len(g), np.int64)) + 3) & ~3
+                af = self.u8(g, np.ones(len(g), np.int64))
+                v4, v6 = af == 2, _any_of(af, _AF_INET6)
+                self.goto(g[v4], IP4, hl[v4])
+                self.goto(g[v6], IP6, hl[v6])
+                self.non_ip(g[~(v4 | v6)])
+            elif lt == LT_PPI:  # Per-Packet Information: header length and the DLT that follows
+                ok = self.need(g, np.full(len(g), 8))
+                g = g[ok]
+                b = self.take(g, np.zeros(len(g), np.int64), 8).astype(np.int64)
+                hl = b[:, 2] | (b[:, 3] << 8)
+                dlt = b[:, 4] | (b[:, 5] << 8) | (b[:, 6] << 16) | (b[:, 7] << 24)
+                self.goto(g[dlt == LT_IEEE802_11], WLAN, hl[dlt == LT_IEEE802_11])
+                self.goto(g[dlt == LT_EN10MB], ETH, hl[dlt == LT_EN10MB])
+                self.non_ip(g[(dlt != LT_IEEE802_11) & (dlt != LT_EN10MB)])
+            elif lt == LT_NFLOG:
+                self.nflog(g)
             else:
                 self.bucket[g] = Bucket.UNSUPPORTED_LINK
                 self.st[g] = DONE
+
+    def nflog(self, g: np.ndarray) -> None:
+        """Linux NFLOG: a 4-byte header, then TLVs (length and type in host
+        byte order, little-endian in practice); type 9 holds the IP packet."""
+        o = np.full(len(g), 4, np.int64)
+        for _ in range(32):
+            ok = self.need(g, o + 4)
+            g, o = g[ok], o[ok]
+            if not len(g):
+                return
+            b = self.take(g, o, 4).astype(np.int64)
+            tlv_len, tlv_type = b[:, 0] | (b[:, 1] << 8), (b[:, 2] | (b[:, 3] << 8)) & 0x7FFF
+            payload = tlv_type == 9
+            self.inner_ip(g[payload], o[payload] + 4)
+            self.non_ip(g[~payload & (tlv_len < 4)])
+            more = ~payload & (tlv_len >= 4)
+            g, o = g[more], o[more] + ((tlv_len[more] + 3) & ~3)
+        self.non_ip(g)
 
     def radiotap(self, g: np.ndarray) -> None:
         ok = self.need(g, np.full(len(g), 8))
@@ -530,18 +571,7 @@ class _Decoder:
                 else:
                     self.tcp_flags[t[has]] = self.take(t[has], to[has] + 13, 1)[:, 0]
             else:
-                vx = dport == 4789  # VXLAN: 8-byte UDP + 8-byte VXLAN header, then Ethernet
-                if vx.any():
-                    v, vo = t[vx], to[vx] + 16
-                    ok = self.need(v, vo)
-                    self.goto(v[ok], ETH, vo[ok])
-                gn = dport == 6081  # Geneve: protocol type and option length in its header
-                if gn.any():
-                    g, go = t[gn], to[gn]
-                    ok = self.need(g, go + 16)
-                    g, go = g[ok], go[ok]
-                    optlen = (self.u8(g, go + 8) & 0x3F) * 4
-                    self.goto(g, ETYPE, go + 16 + optlen, self.be16(g, go + 10))
+                self.udp_tunnels(t, to, ports[:, 0].astype(np.int64), dport.astype(np.int64))
         sel = (p == 1) | (p == 58)
         if sel.any():
             c, co = r[sel], o[sel]
@@ -562,6 +592,110 @@ class _Decoder:
         self.st[r[sel]] = IP6
         done = ~_any_of(p, (6, 17, 1, 58, 47, 4, 41))
         self.st[r[done]] = DONE
+
+    def udp_tunnels(self, t: np.ndarray, to: np.ndarray, sport: np.ndarray, dport: np.ndarray) -> None:
+        """UDP payloads that carry another packet, chosen by port as tshark
+        does: the lower port first, the higher one when the lower is not a
+        well-known port. A payload that turns out not to hold an IP packet
+        leaves the outer UDP header as the result."""
+        low, high = np.minimum(sport, dport), np.maximum(sport, dport)
+        port = np.where(_any_of(low, _UDP_TUNNEL_PORTS), low,
+                        np.where(_any_of(high, _UDP_TUNNEL_PORTS) & (low >= 1024), high, 0))
+        if not port.any():
+            return
+        u = to + 8  # the UDP payload
+        sel = port == 4789  # VXLAN: 8-byte header, then Ethernet
+        if sel.any():
+            v, vo = t[sel], u[sel] + 8
+            ok = self.need(v, vo)
+            self.goto(v[ok], ETH, vo[ok])
+        sel = port == 6081  # Geneve: protocol type and option length in its header
+        if sel.any():
+            g, go = t[sel], u[sel]
+            ok = self.need(g, go + 8)
+            g, go = g[ok], go[ok]
+            optlen = (self.u8(g, go) & 0x3F) * 4
+            self.goto(g, ETYPE, go + 8 + optlen, self.be16(g, go + 2))
+        sel = port == 4754  # GRE in UDP (RFC 8086)
+        if sel.any():
+            self.gre(t[sel], u[sel])
+        sel = port == 3544  # Teredo: optional authentication and origin indication, then IPv6
+        if sel.any():
+            self.teredo(t[sel], u[sel])
+        sel = port == 2152  # GTPv1-U: a G-PDU carries an IP packet
+        if sel.any():
+            self.gtp_u(t[sel], u[sel])
+        sel = port == 5072  # AYIYA: identity and signature, then the packet of its next-header
+        if sel.any():
+            a, ao = t[sel], u[sel]
+            ok = ao + 8 <= np.minimum(self.cap[a], self.W)
+            a, ao = a[ok], ao[ok]
+            b = self.take(a, ao, 4).astype(np.int64)
+            hl = 8 + (1 << (b[:, 0] >> 4)) + (b[:, 1] >> 4) * 4
+            fwd = (b[:, 2] & 0x0F) == 1
+            self.goto(a[fwd & (b[:, 3] == 4)], IP4, (ao + hl)[fwd & (b[:, 3] == 4)])
+            self.goto(a[fwd & (b[:, 3] == 41)], IP6, (ao + hl)[fwd & (b[:, 3] == 41)])
+
+    def inner_ip(self, r: np.ndarray, o: np.ndarray, versions: tuple[int, ...] = (4, 6)) -> None:
+        """An IP packet whose version nibble says which (else the outer result stands)."""
+        ok = self.need(r, o + 1)
+        r, o = r[ok], o[ok]
+        nib = self.A[r, o] >> 4
+        matched = np.zeros(len(r), bool)
+        for version, state in ((4, IP4), (6, IP6)):
+            if version in versions:
+                self.goto(r[nib == version], state, o[nib == version])
+                matched |= nib == version
+        self.non_ip(r[~matched])
+
+    def teredo(self, r: np.ndarray, o: np.ndarray) -> None:
+        for _ in range(2):  # an authentication header, then an origin indication, each optional
+            ok = self.need(r, o + 2)
+            r, o = r[ok], o[ok]
+            kind = self.be16(r, o)
+            a = np.flatnonzero(kind == 1)  # 4 + id + auth + 8-byte nonce + confirmation byte
+            if len(a):
+                ok = self.need(r[a], o[a] + 4)
+                keep = np.ones(len(r), bool)
+                keep[a[~ok]] = False
+                a = a[ok]
+                o[a] += 4 + self.u8(r[a], o[a] + 2) + self.u8(r[a], o[a] + 3) + 9
+                r, o, kind = r[keep], o[keep], kind[keep]
+            o = np.where(kind == 0, o + 8, o)  # origin indication: 8 bytes
+        self.inner_ip(r, o, (6,))
+
+    def gtp_u(self, r: np.ndarray, o: np.ndarray) -> None:
+        ok = self.need(r, o + 8)
+        r, o = r[ok], o[ok]
+        flags, mtype = self.u8(r, o), self.u8(r, o + 1)
+        gpdu = ((flags >> 5) == 1) & ((flags & 0x10) != 0) & (mtype == 0xFF)  # version 1, GTP, G-PDU
+        r, o, flags = r[gpdu], o[gpdu], flags[gpdu]
+        opt = (flags & 0x07) != 0  # sequence number, N-PDU number or extension: 4 more bytes
+        end = o + 8 + 4 * opt
+        ok = self.need(r, end)
+        r, o, flags, end = r[ok], o[ok], flags[ok], end[ok]
+        nxt = np.zeros(len(r), np.int64)
+        ext = np.flatnonzero((flags & 0x04) != 0)
+        nxt[ext] = self.u8(r[ext], o[ext] + 11)
+        o = end
+        alive = np.ones(len(r), bool)
+        for _ in range(8):  # extension headers: length in 4-byte units, next type in the last byte
+            e = np.flatnonzero(alive & (nxt != 0))
+            if not len(e):
+                break
+            ok = self.need(r[e], o[e] + 1)
+            alive[e[~ok]] = False
+            e = e[ok]
+            ln = self.u8(r[e], o[e]) * 4
+            alive[e[ln == 0]] = False
+            e, ln = e[ln > 0], ln[ln > 0]
+            ok = self.need(r[e], o[e] + ln)
+            alive[e[~ok]] = False
+            e, ln = e[ok], ln[ok]
+            nxt[e] = self.u8(r[e], o[e] + ln - 1)
+            o[e] += ln
+        fin = alive & (nxt == 0)
+        self.inner_ip(r[fin], o[fin])
 
     def gre(self, g: np.ndarray, o: np.ndarray) -> None:
         self.st[g] = DONE

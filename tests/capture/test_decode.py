@@ -303,3 +303,53 @@ def test_many_records_with_headers_past_every_window(tmp_path: Path) -> None:
     stream, b = decode(tmp_path, [frame] * 300, linktype=127)
     assert stream.counts["tcp"] == 300
     assert row(b, 299) == TCP_ROW
+
+
+# ---- more UDP tunnels and capture-tool link types (as tshark decodes them) -------------------------
+def _ayiya(next_header: int) -> bytes:
+    # identity 16 bytes (idlen 4), SHA-1 signature 20 bytes (siglen 5), opcode 1 = forward
+    return bytes([0x41, 0x52, 0x21, next_header]) + b"\0" * 4 + b"\x11" * 16 + b"\x22" * 20
+
+
+def test_more_udp_tunnels(tmp_path: Path) -> None:
+    from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
+
+    outer = Eth() / IP(src="192.0.2.1", dst="192.0.2.2")
+    frames = [
+        outer / UDP(sport=2152, dport=2152) / GTP_U_Header(teid=7, gtp_type=255) / INNER,
+        outer / UDP(sport=2152, dport=2152) / GTP_U_Header(teid=7, gtp_type=255, E=1, next_ex=0x85)
+        / GTPPDUSessionContainer(type=0, QFI=5) / INNER6,
+        outer / UDP(sport=40001, dport=3544) / INNER6,  # Teredo, no extra header
+        outer / UDP(sport=3544, dport=40001) / b"\x00\x00\x9c\x40\x01\x02\x03\x04" / INNER6,  # origin indication
+        outer / UDP(sport=3544, dport=40001) / b"\x00\x01\x00\x00" / (b"\0" * 9) / INNER6,  # authentication
+        outer / UDP(sport=5072, dport=5072) / _ayiya(41) / INNER6,
+        outer / UDP(sport=5072, dport=5072) / _ayiya(4) / INNER,
+        outer / UDP(sport=50000, dport=4754) / GRE(proto=0x0800) / INNER,
+    ]
+    _, b = decode(tmp_path, [bytes(f) for f in frames])
+    want = [TCP_ROW, UDP6_ROW, UDP6_ROW, UDP6_ROW, UDP6_ROW, UDP6_ROW, TCP_ROW, TCP_ROW]
+    assert [row(b, i) for i in range(len(frames))] == want
+
+
+def test_udp_tunnel_ports_that_do_not_hold_a_packet(tmp_path: Path) -> None:
+    from scapy.contrib.gtp import GTP_U_Header
+
+    outer = Eth() / IP(src="192.0.2.1", dst="192.0.2.2")
+    frames = [
+        outer / UDP(sport=2152, dport=2152) / GTP_U_Header(gtp_type=1),  # echo request: no inner packet
+        outer / UDP(sport=40001, dport=3544) / (b"\x45" + b"\0" * 30),  # Teredo carries only IPv6
+        outer / UDP(sport=53, dport=4789) / (b"\0" * 40),  # DNS port first, as tshark tries the lower port
+    ]
+    _, b = decode(tmp_path, [bytes(f) for f in frames])
+    assert [(row(b, i)["bucket"], row(b, i)["src"]) for i in range(3)] == [("udp", "192.0.2.1")] * 3
+
+
+def test_capture_tool_link_types(tmp_path: Path) -> None:
+    nflog = (bytes([2, 0, 0, 1]) + struct.pack("<HH", 8, 1) + b"\x08\x00\x00\x00"  # a 'packet header' TLV
+             + struct.pack("<HH", 4 + len(bytes(INNER)), 9) + bytes(INNER))
+    pflog = bytes([61, 2]) + b"\0" * 62 + bytes(INNER)  # header length 61, padded to 64; AF_INET
+    ppi = struct.pack("<BBHI", 0, 0, 8, 105) + bytes(Dot11(type=2) / LLC(dsap=0xAA, ssap=0xAA, ctrl=3)
+                                                     / SNAP(code=0x0800) / INNER)
+    for linktype, frame in ((239, nflog), (117, pflog), (192, ppi)):
+        _, b = decode(tmp_path, [frame], linktype)
+        assert row(b) == TCP_ROW, linktype
