@@ -174,3 +174,35 @@ def test_shuffling_equal_times_across_keys_changes_no_flow(case, seed):
     after = packets_to_flows([_shuffle_equal_times(b, seed)], RULE_PORTS)
     pd.testing.assert_frame_equal(before.flows, after.flows)
     pd.testing.assert_frame_equal(before.activity, after.activity)
+
+
+NO_BARE_SYN = [f for f in FLAGS if not ("S" in f and "A" not in f)]
+
+
+@st.composite
+def long_flows(draw):
+    """One key, many control packets and no bare SYN after the first packet:
+    a single flow deeper than the step-by-step fold (composition path)."""
+    n = draw(st.integers(60, 200))
+    first = draw(st.sampled_from(["S", "SA", "A", "PA"]))
+    rows, t = [], 1_700_000_000.0
+    for i in range(n):
+        fwd = draw(st.booleans())
+        src, dst = ("10.0.0.1:1000", "10.0.0.2:443") if fwd else ("10.0.0.2:443", "10.0.0.1:1000")
+        rows.append(
+            (round(t, 3), src, dst, first if i == 0 else draw(st.sampled_from(NO_BARE_SYN)))
+        )
+        t += 0.001
+    return batch(rows), draw(st.lists(st.integers(0, n), max_size=4))
+
+
+@settings(max_examples=25, deadline=None)
+@given(long_flows())
+def test_long_flows_match_reference(case):
+    b, cuts = case
+    whole = packets_to_flows([b], RULE_PORTS)
+    assert len(whole.flows) == 1
+    assert as_records(whole.flows) == as_records(
+        reference_flows(b, RULE_PORTS)[whole.flows.columns]
+    )
+    same_table(run(split(b, cuts)), whole)
