@@ -54,6 +54,10 @@ class Ports:
 
 
 class Traffic:
+    """Builds one capture: every flow of the deployment between `t0` and
+    `t0 + plan.duration_s`, in the order the RNG is drawn (so a seed fixes
+    every port, number and byte)."""
+
     def __init__(self, dep: Deployment, plan: Plan, rng: random.Random, start_ns: int):
         self.dep, self.plan, self.rng = dep, plan, rng
         self.t0 = start_ns
