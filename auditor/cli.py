@@ -123,7 +123,7 @@ def _cmd_audit(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     pipeline.write_outputs(result, json_out=args.json, html_out=args.html,
                            flows_csv=args.flows_csv, fail_on=args.fail_on)
     if not args.quiet:
-        pipeline.print_report(result, out, color=_color(out))
+        pipeline.print_report(result, out, color=_color(out), fail_on=args.fail_on)
     return pipeline.exit_status(result, args.fail_on)
 
 

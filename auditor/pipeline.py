@@ -127,10 +127,10 @@ def write_flows(table, *, csv: str | None, parquet: str | None, stdout: IO[str])
             df.to_csv(fh, index=False)
 
 
-def print_report(result: AuditResult, out: IO[str], *, color: bool) -> None:
+def print_report(result: AuditResult, out: IO[str], *, color: bool, fail_on: str = "low") -> None:
     from auditor.report.terminal import render
 
-    render(result.report, out, color=color)
+    render(result.report, out, color=color, fail_on=fail_on, inventory=result.inventory)
 
 
 def demo(out_dir: Path, *, progress_to: IO[str] | None = None) -> tuple[AuditResult, list[Path]]:
