@@ -1,0 +1,321 @@
+"""``--engine tshark``: Wireshark's dissectors through pyshark.
+
+pyshark runs ``tshark -T pdml`` on the file and hands over one packet at a
+time with its protocol layers in order. PDML (pyshark's default, not its
+JSON/EK modes) is used on purpose: pyshark's JSON parser merges repeated
+layers, so a VXLAN frame's inner ``eth``/``ip`` vanish behind the outer ones,
+while in PDML every top-level ``<proto>`` is a layer of its own and the IP
+header quoted by an ICMP error stays nested inside the ``icmp`` layer (never
+taken for the innermost IP).
+
+IP reassembly is off (``ip.defragment``/``ipv6.defragment`` FALSE), so
+tshark sees the packets the native reader sees: a first fragment carries
+the ports, later ones are bucket ``fragment``. The accounting rules are the
+native reader's (``reference`` module doc); like the scapy engine, the walk
+only descends through the SPEC's encapsulations (GRE/ERSPAN, VXLAN on UDP
+destination port 4789, Geneve on 6081, IP-in-IP, 6in4) even where tshark
+decodes more (Teredo, VXLAN on a source port, ...).
+
+Field values are tshark's ``show`` strings; the only byte position used is
+where the innermost IPv4 header starts, to tell whether its options were
+cut by the snaplen (tshark marks that as a short frame, not as a field).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..tables import Bucket, PacketBatch
+from .reference import FileFacts, ip_text_to_addr, plain_copy
+
+NEEDS_TSHARK = "--engine tshark needs Wireshark's tshark (apt-get install tshark)"
+NEEDS_PYSHARK = "--engine tshark needs pyshark (pip install pyshark, or the zvr-audit[tshark] extra)"
+
+PREFS = {"ip.defragment": "FALSE", "ipv6.defragment": "FALSE"}
+
+# Wiretap encapsulation (frame.encap_type) → LINKTYPE, for inputs.captures.
+_WTAP_TO_LINKTYPE = {1: 1, 4: 9, 7: 101, 15: 0, 19: 104, 20: 105, 23: 127, 25: 113, 129: 228, 130: 229,
+                     210: 276, 218: 274}
+# IPv6 extension headers (next-header value → tshark's field prefix)
+_EXT_NXT = {0: "ipv6.hopopts", 43: "ipv6.routing", 60: "ipv6.dstopts", 44: "ipv6.fraghdr", 135: "mip6", 140: "shim6"}
+_NOT_A_LAYER = ("frame", "pkt_comment", "_ws.short", "_ws.malformed", "_ws.expert", "_ws.lua.fake", "_ws.unreassembled")
+
+
+def frame_layer(pkt: Any) -> Any:
+    """tshark's ``frame`` layer (pyshark takes a packet comment for it when there is one)."""
+    if pkt.frame_info.layer_name == "frame":
+        return pkt.frame_info
+    return next((lay for lay in pkt.layers if lay.layer_name == "frame"), pkt.frame_info)
+
+
+def check_available() -> None:
+    """A clear InputError when pyshark or tshark is missing."""
+    try:
+        from pyshark.tshark.tshark import TSharkNotFoundException, get_process_path
+    except ImportError:
+        raise InputError(NEEDS_PYSHARK) from None
+    try:
+        get_process_path()
+    except TSharkNotFoundException:
+        raise InputError(NEEDS_TSHARK) from None
+
+
+def _f(layer: Any, name: str) -> str | None:
+    """First ``show`` value of a field of a pyshark PDML layer, or None."""
+    v = layer._all_fields.get(name)
+    if v is None:
+        return None
+    fields = getattr(v, "all_fields", None)
+    first = fields[0] if fields else v
+    return getattr(first, "show", None) if not isinstance(first, str) else first
+
+
+def _nth(layer: Any, name: str, k: int) -> str | None:
+    """The k-th ``show`` value of a repeated field, or None."""
+    v = layer._all_fields.get(name)
+    if v is None:
+        return None
+    fields = getattr(v, "all_fields", None) or [v]
+    return getattr(fields[k], "show", None) if k < len(fields) else None
+
+
+def _int(text: str | None, default: int = 0) -> int:
+    if text is None or text == "":
+        return default
+    return int(text, 0)
+
+
+class _Result:
+    __slots__ = ("bucket", "ip_version", "src", "dst", "proto", "sport", "dport", "tcp_flags", "ip_id", "frag",
+                 "icmp")
+
+    def __init__(self, bucket: int) -> None:
+        self.bucket = bucket
+        self.ip_version = 0
+        self.src = self.dst = (0, 0)
+        self.proto = self.sport = self.dport = self.tcp_flags = self.ip_id = self.frag = 0
+        self.icmp: tuple | None = None
+
+
+def packet_row(pkt: Any) -> _Result:
+    """One pyshark packet → its row (see the module doc)."""
+    layers = [lay for lay in pkt.layers if lay.layer_name not in _NOT_A_LAYER]
+    names = [lay.layer_name for lay in layers]
+    frame = frame_layer(pkt)
+    cap_len = _int(_f(frame, "frame.cap_len"))
+    res: _Result | None = None
+    i = 0
+    # link and tunnel layers up to the first IP header
+    while i < len(names) and names[i] not in ("ip", "ipv6"):
+        i += 1
+    while i < len(names):
+        res, nxt = _ip(layers, names, i, cap_len) if names[i] == "ip" else _ip6(layers, names, i)
+        if nxt is None:
+            break
+        # descend through the tunnel's own layers (gre, erspan, vxlan, geneve, eth, vlan, mpls, ppp...)
+        j = nxt
+        while j < len(names) and names[j] not in ("ip", "ipv6", "tcp", "udp", "icmp", "icmpv6"):
+            j += 1
+        if j == len(names) or names[j] not in ("ip", "ipv6"):
+            break  # not IP inside: the outer result stands
+        i = j
+    if res is not None:
+        return res
+    if not names or all(n in ("data", "pcap_pktdata") for n in names):
+        return _Result(Bucket.UNSUPPORTED_LINK if _int(_f(frame, "frame.encap_type")) <= 0 else Bucket.NON_IP)
+    return _Result(Bucket.NON_IP)
+
+
+def _ip(layers: list, names: list[str], i: int, cap_len: int) -> tuple[_Result, int | None]:
+    ip = layers[i]
+    src, dst, hl = _f(ip, "ip.src"), _f(ip, "ip.dst"), _int(_f(ip, "ip.hdr_len"))
+    if src is None or dst is None or _int(_f(ip, "ip.version")) != 4 or hl < 20:
+        return _Result(Bucket.MALFORMED), None
+    r = _Result(Bucket.OTHER_IP)
+    r.ip_version = 4
+    r.src, r.dst = ip_text_to_addr(src), ip_text_to_addr(dst)
+    r.proto = _int(_f(ip, "ip.proto"))
+    r.ip_id = _int(_f(ip, "ip.id"))
+    if _int(_f(ip, "ip.frag_offset")):
+        r.frag, r.bucket = 2, Bucket.FRAGMENT
+        return r, None
+    r.frag = 1 if _int(_f(ip, "ip.flags.mf")) else 0
+    start = ip._all_fields["ip.version"]
+    start = getattr(getattr(start, "all_fields", [start])[0], "pos", None)
+    if start is not None and int(start) + hl > cap_len:
+        return _Result(Bucket.MALFORMED), None  # options cut by the snaplen
+    return _upper(r, layers, names, i + 1)
+
+
+def _ip6(layers: list, names: list[str], i: int) -> tuple[_Result, int | None]:
+    ip6 = layers[i]
+    src, dst = _f(ip6, "ipv6.src"), _f(ip6, "ipv6.dst")
+    if src is None or dst is None or _f(ip6, "ipv6.nxt") is None:
+        return _Result(Bucket.MALFORMED), None
+    r = _Result(Bucket.OTHER_IP)
+    r.ip_version = 6
+    r.src, r.dst = ip_text_to_addr(src), ip_text_to_addr(dst)
+    # tshark nests the extension headers in the ipv6 layer: follow the chain
+    # of next-header values through them (a name may repeat: two dstopts)
+    nh = _int(_f(ip6, "ipv6.nxt"))
+    used: dict[str, int] = {}
+    j = i + 1
+    for _ in range(32):
+        ext = _EXT_NXT.get(nh)
+        if ext is None:
+            if nh == 51 and j < len(names) and names[j] == "ah":  # AH is a layer of its own
+                nxt = _f(layers[j], "ah.next_header")
+                if nxt is None:
+                    return _Result(Bucket.MALFORMED), None
+                nh, j = _int(nxt), j + 1
+                continue
+            break
+        k = used.get(ext, 0)
+        used[ext] = k + 1
+        nxt = _nth(ip6, f"{ext}.nxt", k)
+        if nxt is None:
+            return _Result(Bucket.MALFORMED), None  # an extension header cut short
+        if ext == "ipv6.fraghdr":
+            r.ip_id = _int(_nth(ip6, "ipv6.fraghdr.ident", k))
+            if _int(_nth(ip6, "ipv6.fraghdr.offset", k)):
+                r.frag, r.bucket, r.proto = 2, Bucket.FRAGMENT, _int(nxt)
+                return r, None
+            r.frag = 1 if _int(_nth(ip6, "ipv6.fraghdr.more", k)) else 0
+        nh = _int(nxt)
+    r.proto = nh
+    return _upper(r, layers, names, j)
+
+
+def _upper(r: _Result, layers: list, names: list[str], j: int) -> tuple[_Result, int | None]:
+    p = r.proto
+    name = names[j] if j < len(names) else None
+    if p in (6, 17):
+        key = "tcp" if p == 6 else "udp"
+        if name != key:
+            return _Result(Bucket.MALFORMED), None
+        l4 = layers[j]
+        sport, dport = _f(l4, f"{key}.srcport"), _f(l4, f"{key}.dstport")
+        if sport is None or dport is None:
+            return _Result(Bucket.MALFORMED), None  # cut before the ports
+        r.sport, r.dport = int(sport), int(dport)
+        r.bucket = Bucket.TCP if p == 6 else Bucket.UDP
+        if p == 6:
+            r.tcp_flags = _int(_f(l4, "tcp.flags")) & 0xFF
+            return r, None
+        inner = names[j + 1] if j + 1 < len(names) else None
+        if (inner == "vxlan" and r.dport == 4789) or (inner == "geneve" and r.dport == 6081):
+            return r, j + 1
+        return r, None
+    if p in (1, 58):
+        r.bucket = Bucket.ICMP
+        if name in ("icmp", "icmpv6"):
+            r.icmp = _icmp_error(layers[j], name)
+        return r, None
+    if p in (4, 41):  # IP-in-IP, 6in4: the inner header must be there
+        if name not in ("ip", "ipv6"):
+            return _Result(Bucket.MALFORMED), None
+        return r, j
+    if p == 47 and name == "gre":
+        return r, j
+    return r, None
+
+
+def _icmp_error(icmp: Any, name: str) -> tuple | None:
+    """(type, code, quoted src, dst, proto, sport, dport) of a destination
+    unreachable quoting TCP/UDP; tshark nests the quoted header's fields in
+    the icmp layer."""
+    t, code = _int(_f(icmp, f"{name}.type"), -1), _int(_f(icmp, f"{name}.code"))
+    if name == "icmp":
+        if t != 3:
+            return None
+        src, dst = _f(icmp, "ip.src"), _f(icmp, "ip.dst")
+        if src is None or dst is None or _int(_f(icmp, "ip.frag_offset")) or _int(_f(icmp, "ip.hdr_len")) < 20:
+            return None
+        qp = _int(_f(icmp, "ip.proto"))
+    else:
+        if t != 1:
+            return None
+        src, dst = _f(icmp, "ipv6.src"), _f(icmp, "ipv6.dst")
+        if src is None or dst is None:
+            return None
+        qp = _int(_f(icmp, "ipv6.nxt"))
+    if qp not in (6, 17):
+        return None
+    key = "tcp" if qp == 6 else "udp"
+    sport, dport = _f(icmp, f"{key}.srcport"), _f(icmp, f"{key}.dstport")
+    if sport is None or dport is None:
+        return None
+    return (t, code, ip_text_to_addr(src), ip_text_to_addr(dst), qp, int(sport), int(dport))
+
+
+# ---- reading -------------------------------------------------------------------
+def _ns(epoch: str | None) -> int | None:
+    if not epoch:
+        return None
+    return int(Decimal(epoch) * 1_000_000_000)
+
+
+def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[PacketBatch]:
+    """One capture → PacketBatch chunks of ``batch_packets`` rows; fills ``facts``."""
+    import pyshark
+    from pyshark.capture.capture import TSharkCrashException
+
+    rows = facts.rows
+    with plain_copy(path, facts.compression) as plain:
+        loop = asyncio.new_event_loop()
+        # pyshark logs tshark's stderr; library code does not print
+        # (and asyncio's child watcher may log a process pyshark already reaped)
+        logs = [logging.getLogger(n) for n in ("pyshark", "asyncio")]
+        levels = [lg.level for lg in logs]
+        for lg in logs:
+            lg.setLevel(logging.CRITICAL)
+        cap = pyshark.FileCapture(str(plain), keep_packets=False, override_prefs=PREFS, eventloop=loop)
+        crash: str | None = None
+        prev_ts = 0
+        try:
+            try:
+                for pkt in cap:
+                    frame = frame_layer(pkt)
+                    lt = _WTAP_TO_LINKTYPE.get(_int(_f(frame, "frame.encap_type")))
+                    if lt is not None:
+                        facts.note_linktype(lt)
+                    ts_ns = _ns(_f(frame, "frame.time_epoch"))
+                    facts.note_time(ts_ns)  # a Simple Packet Block has none: the previous packet's time
+                    ts_ns = prev_ts if ts_ns is None else ts_ns
+                    prev_ts = ts_ns
+                    wire_len = _int(_f(frame, "frame.len"))
+                    r = packet_row(pkt)
+                    rows.add(ts_ns, wire_len, r.bucket, r.ip_version, r.src, r.dst, r.proto, r.sport, r.dport,
+                             r.tcp_flags, r.ip_id, r.frag)
+                    if r.icmp is not None:
+                        t, c, qs, qd, qp, sp, dp = r.icmp
+                        rows.add_icmp_error(ts_ns, t, c, r.src, qs, qd, qp, sp, dp)
+                    facts.packets += 1
+                    facts.bytes += wire_len
+                    if len(rows) >= batch_packets:
+                        yield rows.take()
+            except TSharkCrashException:
+                crash = cap._last_error_line or "tshark stopped with an error"
+            finally:
+                try:
+                    cap.close()
+                except TSharkCrashException:
+                    crash = crash or cap._last_error_line or "tshark stopped with an error"
+                cap._running_processes.clear()  # closed: pyshark's __del__ must not close (and raise) again
+                loop.close()
+        finally:
+            for lg, lv in zip(logs, levels):
+                lg.setLevel(lv)
+        if crash:
+            facts.damage(None, f"tshark: {crash.removeprefix('tshark: ')}")
+        if len(rows):
+            yield rows.take()
+
+
+__all__ = ["NEEDS_TSHARK", "check_available", "packet_row", "read_file"]
