@@ -40,7 +40,7 @@ def parse_file_header(head: bytes, where: str) -> PcapHeader:
     if major != 2:
         raise CaptureError(f"{where}: byte 4: pcap version {major}.{minor} (expected 2.4)")
     # The upper bits of the link-type field carry FCS information (draft section 4).
-    return PcapHeader(endian, frac_ns, snaplen, linktype & 0x0FFFFFFF & 0xFFFF)
+    return PcapHeader(endian, frac_ns, snaplen, linktype & 0xFFFF)
 
 
 try:  # the same walk compiled (auditor/capture/_walk.c), built when a compiler exists

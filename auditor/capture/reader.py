@@ -95,6 +95,12 @@ class FileReader:
     # ---- public -----------------------------------------------------------------
     @property
     def info(self) -> dict[str, Any]:
+        """The file's ``inputs.captures`` entry (SPEC section 7) plus
+        ``first_ts_ns``/``last_ts_ns`` and ``skipped_blocks`` (pcapng blocks
+        that carry no packet). First and last time are the smallest and
+        largest packet time, as capinfos reports them (a merged capture is
+        not in time order); packets without a time (Simple Packet Blocks)
+        are left out. ``link_types`` lists every interface's link type."""
         return {
             "path": self.name,
             "sha256": self.sha256,
