@@ -353,3 +353,17 @@ def test_capture_tool_link_types(tmp_path: Path) -> None:
     for linktype, frame in ((239, nflog), (117, pflog), (192, ppi)):
         _, b = decode(tmp_path, [frame], linktype)
         assert row(b) == TCP_ROW, linktype
+
+
+def test_icmp_errors_found_in_wider_decodes_keep_their_packet_time(tmp_path: Path) -> None:
+    quoted = IPerror(src="10.1.0.1", dst="10.2.0.2") / TCPerror(sport=40000, dport=4008)
+    plain = Eth() / IP(src="192.0.2.254", dst="10.1.0.1") / ICMP(type=3, code=13) / quoted
+    deep = (Eth() / IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrHopByHop(options=[PadN(optdata=b"\0" * 250)])
+            / IP(src="192.0.2.253", dst="10.1.0.1") / ICMP(type=3, code=1) / quoted)
+    frames = [bytes(plain if i % 3 else deep) for i in range(30)]
+    _, b = decode(tmp_path, frames)
+    e = b.icmp_errors
+    assert len(e) == 30
+    got = sorted((int(t), addr_to_text(h, lo), int(c)) for t, h, lo, c in zip(e.ts_ns, e.reporter_hi, e.reporter_lo, e.icmp_code))
+    want = sorted((T0 + i * 1000, "192.0.2.254" if i % 3 else "192.0.2.253", 13 if i % 3 else 1) for i in range(30))
+    assert got == want
