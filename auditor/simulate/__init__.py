@@ -175,11 +175,11 @@ def simulate(scenario: str, out: Path, inventory_out: Path | None = None, *, see
     pcapng = (out.with_suffix("") if compression else out).suffix.lower() == ".pcapng"
     try:
         if compression is None:
-            _write(out, frames, pcapng)
+            write_frames(out, frames, pcapng)
         else:
             plain = out.with_name(out.name + ".part")
             try:
-                _write(plain, frames, pcapng)
+                write_frames(plain, frames, pcapng)
                 _compress(plain, out, compression)
             finally:
                 plain.unlink(missing_ok=True)
@@ -189,7 +189,8 @@ def simulate(scenario: str, out: Path, inventory_out: Path | None = None, *, see
         raise UsageError(f"{e.filename or out}: cannot write: {e.strerror}") from None
 
 
-def _write(out: Path, frames: list[Frame], pcapng: bool) -> None:
+def write_frames(out: Path, frames: list[Frame], pcapng: bool) -> None:
+    """Frames to a pcapng or classic (microsecond) pcap file, Ethernet."""
     from scapy.utils import PcapNgWriter, PcapWriter
 
     if pcapng:
@@ -232,4 +233,4 @@ def _compress(plain: Path, out: Path, compression: str) -> None:
         out.write_bytes(lzma.compress(data, format=lzma.FORMAT_XZ))
 
 
-__all__ = ["SCENARIOS", "START_NS", "Scenario", "scenario_frames", "simulate"]
+__all__ = ["SCENARIOS", "START_NS", "Scenario", "scenario_frames", "simulate", "write_frames"]
