@@ -220,6 +220,17 @@ class FlowAssembler:
         if len(sel):
             self._assemble(b, sl, sel, arr0)
         self._evict()
+        self._compact()
+
+    def _compact(self, limit: int = 256) -> None:
+        """Merge the per-chunk pieces of finished flows, evicted flows and
+        activity once they pile up (thousands of chunks in a long capture)."""
+        if len(self.finished) > limit:
+            self.finished = [concat_states(self.finished)]
+        if len(self.evicted) > limit:
+            self.evicted = [concat_states(self.evicted)]
+        if len(self.activity) > limit:
+            self.activity = [tuple(np.concatenate(parts) for parts in zip(*self.activity))]
 
     # ------------------------------------------------------------------
     def _reopen(self, proto, ts, codes_in) -> None:
@@ -513,8 +524,12 @@ class FlowAssembler:
         carried_touched = touched[gc]
         carried_cont = np.zeros(nc, bool)
         carried_cont[carry_rows] = True
-        self.finished.append(take_state(piece, ~last_piece))
-        self.finished.append(take_state(carried, carried_touched & ~carried_cont))
+        for done in (
+            take_state(piece, ~last_piece),
+            take_state(carried, carried_touched & ~carried_cont),
+        ):
+            if _state_len(done):
+                self.finished.append(done)
         self.open = concat_states(
             [take_state(carried, ~carried_touched), take_state(piece, last_piece)]
         )

@@ -206,3 +206,33 @@ def test_long_flows_match_reference(case):
         reference_flows(b, RULE_PORTS)[whole.flows.columns]
     )
     same_table(run(split(b, cuts)), whole)
+
+
+class _EagerAssembler(FlowAssembler):
+    """Compacts its piles after every chunk and evicts as early as it may."""
+
+    def __init__(self) -> None:
+        super().__init__(evict_margin_ns=0)
+
+    def _compact(self, limit: int = 256) -> None:
+        super()._compact(limit=1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(packet_sequences(max_size=40))
+def test_compaction_and_internal_slicing_change_nothing(case):
+    from auditor.flows import assemble
+
+    b, cuts = case
+    whole = packets_to_flows([b], RULE_PORTS)
+    asm = _EagerAssembler()
+    for part in split(b, cuts):
+        asm.add(part)
+    same_table(state_to_flow_table(asm, RULE_PORTS), whole)
+    saved = assemble.SUB_CHUNK
+    try:
+        for size in (3, 1):  # one big batch cut into slices inside add()
+            assemble.SUB_CHUNK = size
+            same_table(packets_to_flows([b], RULE_PORTS), whole)
+    finally:
+        assemble.SUB_CHUNK = saved
