@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -470,9 +470,9 @@ class AddressIndex:
     section 3); identical blocks on two hosts are refused at load, so the
     winner is unique."""
 
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, hosts: Sequence[Host]) -> None:
         groups: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
-        for index, host in enumerate(inventory.hosts):
+        for index, host in enumerate(hosts):
             for network in host.networks:
                 # IPv4 lives at ::ffff:0:0/96 (tables.text_to_addr).
                 value = int(network.network_address)
@@ -530,4 +530,4 @@ class AddressIndex:
 
 def build_address_index(inventory: Inventory) -> AddressIndex:
     """The lookup the verdict stage uses: ``index(hi, lo) -> host indices``."""
-    return AddressIndex(inventory)
+    return AddressIndex(inventory.hosts)

@@ -34,7 +34,8 @@ from auditor.model import (
 from auditor.tables import FLOW_COLUMNS, iso_utc
 from auditor.verdicts import detail as _detail
 from auditor.verdicts.kinds import CoverageStatus, FindingKind, Verdict
-from auditor.verdicts.lookup import AddressIndex, first_rows
+from auditor.inventory import AddressIndex
+from auditor.verdicts.lookup import first_rows, lookup_unique
 
 ROLES: tuple[Role, ...] = tuple(Role)
 ROLE_CODE: dict[str, int] = {r.value: i for i, r in enumerate(ROLES)}
@@ -254,8 +255,8 @@ def flows_to_verdicts(flow_table: Any, inventory: Inventory, rules: Sequence[Rul
     index = AddressIndex(dep.hosts)
 
     n = len(flows)
-    client_host = index.lookup_unique(flows["client_hi"].to_numpy(), flows["client_lo"].to_numpy())
-    server_host = index.lookup_unique(flows["server_hi"].to_numpy(), flows["server_lo"].to_numpy())
+    client_host = lookup_unique(index, flows["client_hi"].to_numpy(), flows["client_lo"].to_numpy())
+    server_host = lookup_unique(index, flows["server_hi"].to_numpy(), flows["server_lo"].to_numpy())
     port = flows["server_port"].to_numpy().astype(np.int64)
     # pandas' hashed comparisons: string columns are never copied to numpy
     proto_text = flows["proto"]
@@ -561,7 +562,7 @@ def _expectations(
     seen_addr = _address_array(getattr(flow_table, "addresses", None))
     seen = np.zeros(nh, dtype=bool)
     if len(seen_addr):
-        idx = index.lookup_unique(seen_addr[:, 0], seen_addr[:, 1])
+        idx = lookup_unique(index, seen_addr[:, 0], seen_addr[:, 1])
         seen[idx[idx >= 0]] = True
     # Sites whose own network the capture saw: a flow between two of its hosts.
     site_seen = np.zeros(len(dep.site_names) + 1, dtype=bool)

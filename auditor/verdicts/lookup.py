@@ -1,92 +1,28 @@
-"""Address → inventory host, vectorised, most specific match first.
+"""Address → inventory host for whole flow columns.
 
-Addresses are (hi, lo) uint64 halves of a 128-bit number, IPv4 written
-IPv4-mapped (``auditor.tables``). Inventory networks are grouped by prefix
-length; for each length, longest first, the still-unmatched addresses are
-masked and looked up in a hash index of that length's networks. Cost is
-(number of distinct prefix lengths) × (addresses), never hosts × addresses.
+The index itself (most specific match, IPv4 and IPv6 apart) is
+``auditor.inventory.AddressIndex``; this module resolves each distinct
+address once and gives the verdict stage dense codes of repeated keys.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
 
-from auditor.model import Host
-
-_ALL = (1 << 64) - 1
-_V4_MAPPED = 0x0000FFFF00000000
+from auditor.inventory import AddressIndex
 
 
-def _network_key(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int, int]:
-    """(prefix length in the 128-bit space, hi, lo) of a network's start."""
-    if net.version == 4:
-        return 96 + net.prefixlen, 0, _V4_MAPPED | int(net.network_address)
-    value = int(net.network_address)
-    return net.prefixlen, value >> 64, value & _ALL
-
-
-def _masks(prefix: int) -> tuple[np.uint64, np.uint64]:
-    if prefix <= 64:
-        hi = (_ALL << (64 - prefix)) & _ALL if prefix else 0
-        return np.uint64(hi), np.uint64(0)
-    lo = (_ALL << (128 - prefix)) & _ALL
-    return np.uint64(_ALL), np.uint64(lo)
-
-
-class AddressIndex:
-    """Maps addresses to the index of their host in ``hosts`` (-1: none).
-
-    IPv4 networks match only IPv4(-mapped) addresses and IPv6 networks only
-    the others, as ``ipaddress`` has it: ``::/0`` does not swallow IPv4."""
-
-    def __init__(self, hosts: Sequence[Host]) -> None:
-        by_level: dict[tuple[int, bool], dict[tuple[int, int], int]] = {}
-        for host_idx, host in enumerate(hosts):
-            for net in host.networks:
-                prefix, hi, lo = _network_key(net)
-                # The inventory loader refuses one block on two hosts; if it
-                # slipped through, the first host keeps it (deterministic).
-                level = by_level.setdefault((prefix, net.version == 4), {})
-                level.setdefault((hi, lo), host_idx)
-        self._levels: list[tuple[bool, np.uint64, np.uint64, pd.MultiIndex, np.ndarray]] = []
-        for prefix, is_v4 in sorted(by_level, reverse=True):  # most specific first
-            entries = by_level[(prefix, is_v4)]
-            keys = np.array(list(entries), dtype=np.uint64).reshape(-1, 2)
-            index = pd.MultiIndex.from_arrays([keys[:, 0], keys[:, 1]])
-            host_ids = np.fromiter(entries.values(), dtype=np.int32)
-            self._levels.append((is_v4, *_masks(prefix), index, host_ids))
-
-    def lookup(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-        """Host index per address (int32, -1 outside the inventory)."""
-        hi = np.asarray(hi, dtype=np.uint64)
-        lo = np.asarray(lo, dtype=np.uint64)
-        out = np.full(len(hi), -1, dtype=np.int32)
-        mapped = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
-        todo = np.arange(len(hi))
-        for is_v4, mask_hi, mask_lo, index, host_ids in self._levels:
-            cand = todo[mapped[todo] == is_v4]
-            if not len(cand):
-                continue
-            query = pd.MultiIndex.from_arrays([hi[cand] & mask_hi, lo[cand] & mask_lo])
-            pos = index.get_indexer(query)
-            hit = pos >= 0
-            out[cand[hit]] = host_ids[pos[hit]]
-            todo = todo[out[todo] < 0]
-        return out
-
-    def lookup_unique(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-        """Same as ``lookup``, resolving each distinct address once (flows
-        repeat the same few addresses millions of times)."""
-        hi = np.asarray(hi, dtype=np.uint64)
-        lo = np.asarray(lo, dtype=np.uint64)
-        if not len(hi):
-            return np.zeros(0, dtype=np.int32)
-        codes, first = distinct_pairs(hi, lo)
-        return self.lookup(hi[first], lo[first])[codes]
+def lookup_unique(index: AddressIndex, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Host index per address (-1 outside the inventory), resolving each
+    distinct address once: flows repeat the same few addresses millions of
+    times."""
+    hi = np.asarray(hi, dtype=np.uint64)
+    lo = np.asarray(lo, dtype=np.uint64)
+    if not len(hi):
+        return np.zeros(0, dtype=np.int64)
+    codes, first = distinct_pairs(hi, lo)
+    return index.lookup(hi[first], lo[first])[codes]
 
 
 def distinct_pairs(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from auditor.model import Host, Role
 from auditor.tables import text_to_addr
-from auditor.verdicts.lookup import AddressIndex
+from auditor.inventory import AddressIndex
+from auditor.verdicts.lookup import lookup_unique
 
 
 def hosts_of(blocks: list[str]) -> list[Host]:
@@ -22,6 +23,11 @@ def hosts_of(blocks: list[str]) -> list[Host]:
 
 def reference(hosts: list[Host], text: str) -> int:
     addr = ipaddress.ip_address(text)
+    # The packet columns write IPv4 as ::ffff:a.b.c.d (auditor.tables), so an
+    # IPv4-mapped IPv6 address *is* that IPv4 address here; such addresses
+    # never appear in IPv6 headers on the wire (RFC 4291 section 2.5.5.2).
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
     best, best_len = -1, -1
     for i, h in enumerate(hosts):
         for net in h.networks:
@@ -34,7 +40,7 @@ def lookup(hosts: list[Host], texts: list[str]) -> list[int]:
     pairs = np.array([text_to_addr(t) for t in texts], dtype=np.uint64).reshape(-1, 2)
     index = AddressIndex(hosts)
     plain = index.lookup(pairs[:, 0], pairs[:, 1]).tolist()
-    assert index.lookup_unique(pairs[:, 0], pairs[:, 1]).tolist() == plain
+    assert lookup_unique(index, pairs[:, 0], pairs[:, 1]).tolist() == plain
     return plain
 
 
