@@ -141,6 +141,7 @@ class FileFacts:
         self.last_ts_ns: int | None = None
         self.skipped_blocks = 0
         self.warnings: list[str] = []
+        self.unsupported: dict[int, int] = {}  # LINKTYPE -> packets the engine cannot decode
         self.rows = Rows()
 
     def note_time(self, ts_ns: int | None) -> None:
@@ -152,6 +153,16 @@ class FileFacts:
     def note_linktype(self, lt: int) -> None:
         if lt not in self.link_types:
             self.link_types.append(lt)
+
+    def note_unsupported(self, lt: int) -> None:
+        self.unsupported[lt] = self.unsupported.get(lt, 0) + 1
+
+    def finish(self) -> None:
+        """The end-of-file warnings (the native reader's wording)."""
+        for lt, n in self.unsupported.items():
+            name = linktype_name(lt) if lt >= 0 else "unknown to tshark's wiretap map"
+            self.warnings.append(f"{self.name}: link type {lt} ({name}) is not decoded; its {n} packets are "
+                                 "counted as unsupported_link")
 
     def warn_at(self, offset: int | None, what: str) -> None:
         where = f"{self.name}: byte {offset}" if offset is not None else self.name
@@ -270,6 +281,7 @@ class ReferenceStream:
             facts = FileFacts(path)
             sniff(path, facts)
             batches = list(read_file(path, facts, self.batch_packets))
+            facts.finish()
             done.append((facts, batches))
         order = sorted(range(len(done)), key=lambda i: (done[i][0].first_ts_ns is not None,
                                                          done[i][0].first_ts_ns or 0, i))

@@ -7,11 +7,14 @@ with the contrib layers for MPLS, Geneve and ERSPAN loaded. Any link type
 scapy knows is read; others are bucket ``unsupported_link``.
 
 The accounting rules are the native reader's (``reference`` module doc):
-the walk descends through the encapsulations the SPEC names (VLAN tags,
-MPLS, PPP/PPPoE, GRE/ERSPAN, VXLAN on UDP destination port 4789, Geneve on
-6081, IP-in-IP, 6in4) and stops at anything else scapy may also decode
-(VXLAN on scapy's other ports, MPLS in IP, ...), so both readers answer the
-same question. The IP header quoted inside an ICMP error is scapy's
+the walk descends through the encapsulations the native reader decodes
+(VLAN tags, MPLS, PPP/PPPoE, GRE/ERSPAN, IP-in-IP, 6in4, and the UDP tunnels
+VXLAN, Geneve, GRE-in-UDP and GTP-U) and stops at anything else scapy may
+also decode (MPLS in IP, ...). Which UDP port names the tunnel follows the
+native reader's (and tshark's) rule, ``tunnel_port``: the lower port first;
+scapy's own bindings (VXLAN on any of five ports, either direction) are not
+used for that choice, only its classes to dissect the tunnel header. scapy
+has no Teredo or AYIYA layer: those stay the outer UDP packet here. The IP header quoted inside an ICMP error is scapy's
 ``IPerror``/``IPerror6``, never taken for a layer.
 
 Lengths come from the bytes each layer was given (``layer.original``), never
@@ -33,6 +36,7 @@ from ..tables import Bucket, PacketBatch
 from .reference import FileFacts, open_decompressed
 
 _loaded = False
+_UDP_TUNNELS: dict[int, Any] = {}
 _LOCAL_BINDINGS: dict[Any, tuple[str, tuple[int, ...], Any]] = {}
 # classes bound at import (see _load)
 IP: Any = None
@@ -41,13 +45,14 @@ IPv6: Any = None
 
 def _load() -> None:
     """Import scapy's layers and the contribs the SPEC's tunnels need (once)."""
-    global _loaded, IP, IPv6, _TCP, _UDP, _GRE, _VXLAN, _GENEVE, _RAW, _PADDING, _NOPAYLOAD
+    global _loaded, IP, IPv6, _TCP, _UDP, _GRE, _VXLAN, _GENEVE, _GTP_U, _RAW, _PADDING, _NOPAYLOAD
     global _IP6_EXT, _IP6_FRAG, _IPERROR, _IPERROR6, _TCPERROR, _UDPERROR, _ICMP, _ICMP6_UNREACH, _L2TYPES
     if _loaded:
         return
     with _quiet():
         import scapy.layers.all  # noqa: F401 - registers every standard layer and link type
-        for mod in ("scapy.contrib.mpls", "scapy.contrib.geneve", "scapy.contrib.erspan"):
+        for mod in ("scapy.contrib.mpls", "scapy.contrib.geneve", "scapy.contrib.erspan", "scapy.contrib.gtp",
+                    "scapy.layers.pflog"):
             importlib.import_module(mod)
         from scapy.config import conf
         from scapy.contrib.geneve import GENEVE
@@ -73,12 +78,22 @@ def _load() -> None:
     _IPERROR, _IPERROR6, _TCPERROR, _UDPERROR = IPerror, IPerror6, TCPerror, UDPerror
     _ICMP, _ICMP6_UNREACH = ICMP, ICMPv6DestUnreach
     _L2TYPES = conf.l2types.num2layer
+    from scapy.contrib.gtp import GTP_U_Header
+
+    _GTP_U = GTP_U_Header
+    _UDP_TUNNELS.update({4789: VXLAN, 6081: GENEVE, 4754: GRE, 2152: GTP_U_Header})
     from scapy.contrib.mpls import MPLS
     from scapy.layers.ppp import PPP
 
     # (underlayer class) -> (field, values, payload class): encapsulations the
     # SPEC names that scapy does not bind (MPLS over PPP, RFC 3032)
     _LOCAL_BINDINGS[PPP] = ("proto", (0x0281, 0x0283), MPLS)
+    # BSD loopback address families for IPv6 (Linux, Windows, Net/OpenBSD, FreeBSD, Darwin), in
+    # either byte order: scapy binds only 24 and the running host's AF_INET6
+    from scapy.layers.l2 import Loopback
+
+    af6 = (10, 23, 24, 28, 30)
+    _LOCAL_BINDINGS[Loopback] = ("type", af6 + tuple(int.from_bytes(a.to_bytes(4, "little"), "big") for a in af6), _IPv6)
     _loaded = True
 
 
@@ -235,10 +250,9 @@ def _upper(r: _Result, l4: Any, ip: Any) -> tuple[_Result, Any]:
         r.sport, r.dport, r.tcp_flags = pf
         r.bucket = Bucket.TCP if p == 6 else Bucket.UDP
         if p == 17:
-            t = type(l4.payload) if type(l4) is _UDP else None
-            # only the SPEC's tunnel ports (scapy also binds VXLAN to other ports)
-            if (t is _VXLAN and r.dport == 4789) or (t is _GENEVE and r.dport == 6081):
-                return r, l4.payload.payload
+            inner = _udp_tunnel(l4, r.sport, r.dport)
+            if inner is not None:
+                return r, inner
         return r, None
     if p in (1, 58):
         r.bucket = Bucket.ICMP
@@ -251,6 +265,43 @@ def _upper(r: _Result, l4: Any, ip: Any) -> tuple[_Result, Any]:
             return r, None
         return r, l4
     return r, None
+
+
+# UDP ports that carry another packet (the native reader's list) and the scapy
+# class of the tunnel header; Teredo (3544) and AYIYA (5072) have no scapy layer.
+UDP_TUNNEL_PORTS = (4789, 6081, 4754, 3544, 2152, 5072)
+
+
+def tunnel_port(sport: int, dport: int) -> int:
+    """The port whose protocol the UDP payload is, as tshark picks it: the
+    lower port first, the higher one when the lower is not well known."""
+    low, high = min(sport, dport), max(sport, dport)
+    if low in UDP_TUNNEL_PORTS:
+        return low
+    if high in UDP_TUNNEL_PORTS and low >= 1024:
+        return high
+    return 0
+
+
+def _udp_tunnel(udp: Any, sport: int, dport: int) -> Any:
+    """The layer inside a UDP tunnel, dissected by scapy's class for the
+    tunnel header (whatever port scapy itself binds it to), or None."""
+    cls = _UDP_TUNNELS.get(tunnel_port(sport, dport))
+    if cls is None or type(udp) is not _UDP:
+        return None
+    data = bytes(udp.payload)
+    if not data:
+        return None
+    try:
+        header = cls(data)
+    except Exception:  # noqa: BLE001 - scapy raises anything on hostile bytes
+        return None
+    if cls is _GTP_U:
+        # only a G-PDU (message type 255) carries a packet, and only IP counts
+        if header.gtp_type != 255 or type(header.payload) not in (IP, IPv6):
+            return None
+        return header.payload
+    return header if cls is _GRE else header.payload
 
 
 def _icmp_error(icmp: Any, proto: int) -> tuple | None:
@@ -299,10 +350,9 @@ def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[Pack
             try:
                 data, meta = reader._read_packet(size=1 << 31)  # scapy's own record walk, no MTU cut
             except EOFError:
-                if _tell(f) != start and _tell(f) is not None and not pcapng:
-                    facts.warn_at(start, "file ends in the middle of a record header")
-                elif pcapng and _tell(f) != start and _left(f):
-                    facts.warn_at(start, "file ends in the middle of a block")
+                # a clean end reads nothing; a cut one consumed part of a header or block
+                if _tell(f) != start:
+                    facts.warn_at(start, "file ends in the middle of a " + ("block" if pcapng else "record header"))
                 break
             except (Scapy_Exception, struct.error, OSError, ValueError) as e:
                 facts.damage(start, f"scapy stops here ({e})")
@@ -329,6 +379,8 @@ def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[Pack
             if dated:
                 facts.note_time(ts_ns)
             r = dissect(linktype, data)
+            if r.bucket == Bucket.UNSUPPORTED_LINK:
+                facts.note_unsupported(linktype)
             rows.add(ts_ns, meta.wirelen, r.bucket, r.ip_version, r.src, r.dst, r.proto, r.sport, r.dport,
                      r.tcp_flags, r.ip_id, r.frag)
             if r.icmp is not None:
@@ -347,13 +399,6 @@ def _tell(f: Any) -> int | None:
         return int(f.tell())
     except (OSError, ValueError, AttributeError):
         return None
-
-
-def _left(f: Any) -> bool:
-    try:
-        return bool(f.read(1))
-    except (OSError, ValueError, EOFError):
-        return False
 
 
 __all__ = ["dissect", "read_file"]

@@ -11,10 +11,11 @@ taken for the innermost IP).
 IP reassembly is off (``ip.defragment``/``ipv6.defragment`` FALSE), so
 tshark sees the packets the native reader sees: a first fragment carries
 the ports, later ones are bucket ``fragment``. The accounting rules are the
-native reader's (``reference`` module doc); like the scapy engine, the walk
-only descends through the SPEC's encapsulations (GRE/ERSPAN, VXLAN on UDP
-destination port 4789, Geneve on 6081, IP-in-IP, 6in4) even where tshark
-decodes more (Teredo, VXLAN on a source port, ...).
+native reader's (``reference`` module doc). Like the scapy engine, the walk
+only descends through tunnels the native reader decodes (GRE/ERSPAN,
+IP-in-IP, 6in4, and VXLAN, Geneve, GRE-in-UDP, Teredo, GTP-U and AYIYA in
+UDP, on the port tshark picked) even where tshark decodes more (L2TP,
+CAPWAP, ...).
 
 Field values are tshark's ``show`` strings; the only byte position used is
 where the innermost IPv4 header starts, to tell whether its options were
@@ -40,8 +41,12 @@ NEEDS_PYSHARK = "--engine tshark needs pyshark (pip install pyshark, or the zvr-
 PREFS = {"ip.defragment": "FALSE", "ipv6.defragment": "FALSE"}
 
 # Wiretap encapsulation (frame.encap_type) → LINKTYPE, for inputs.captures.
-_WTAP_TO_LINKTYPE = {1: 1, 4: 9, 7: 101, 15: 0, 19: 104, 20: 105, 23: 127, 25: 113, 129: 228, 130: 229,
-                     210: 276, 218: 274}
+_WTAP_TO_LINKTYPE = {1: 1, 4: 9, 7: 101, 15: 0, 19: 104, 20: 105, 23: 127, 25: 113, 39: 117, 129: 228, 130: 229,
+                     141: 239, 210: 276, 218: 274, **{45 + i: 147 + i for i in range(16)}}
+# layers tshark shows for a frame whose link layer it has no dissector for
+_UNDISSECTED = frozenset({"data", "user_dlt", "pcap_pktdata"})
+# UDP payload protocols that carry a packet, as the native reader decodes them
+_UDP_TUNNELS = ("vxlan", "geneve", "gre", "teredo", "gtp", "ayiya")
 # IPv6 extension headers (next-header value → tshark's field prefix)
 _EXT_NXT = {0: "ipv6.hopopts", 43: "ipv6.routing", 60: "ipv6.dstopts", 44: "ipv6.fraghdr", 135: "mip6", 140: "shim6"}
 _NOT_A_LAYER = ("frame", "pkt_comment", "_ws.short", "_ws.malformed", "_ws.expert", "_ws.lua.fake", "_ws.unreassembled")
@@ -106,7 +111,7 @@ class _Result:
 def packet_row(pkt: Any) -> _Result:
     """One pyshark packet → its row (see the module doc)."""
     layers = [lay for lay in pkt.layers if lay.layer_name not in _NOT_A_LAYER]
-    names = [lay.layer_name for lay in layers]
+    names = [lay.layer_name.lower() for lay in layers]  # pyshark spells tshark's "data" DATA
     frame = frame_layer(pkt)
     cap_len = _int(_f(frame, "frame.cap_len"))
     res: _Result | None = None
@@ -127,8 +132,8 @@ def packet_row(pkt: Any) -> _Result:
         i = j
     if res is not None:
         return res
-    if not names or all(n in ("data", "pcap_pktdata") for n in names):
-        return _Result(Bucket.UNSUPPORTED_LINK if _int(_f(frame, "frame.encap_type")) <= 0 else Bucket.NON_IP)
+    if not names or set(names) <= _UNDISSECTED:
+        return _Result(Bucket.UNSUPPORTED_LINK)
     return _Result(Bucket.NON_IP)
 
 
@@ -209,7 +214,7 @@ def _upper(r: _Result, layers: list, names: list[str], j: int) -> tuple[_Result,
             r.tcp_flags = _int(_f(l4, "tcp.flags")) & 0xFF
             return r, None
         inner = names[j + 1] if j + 1 < len(names) else None
-        if (inner == "vxlan" and r.dport == 4789) or (inner == "geneve" and r.dport == 6081):
+        if inner in _UDP_TUNNELS:  # tshark chose the port (the native reader follows its rule)
             return r, j + 1
         return r, None
     if p in (1, 58):
@@ -291,6 +296,8 @@ def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[Pack
                     prev_ts = ts_ns
                     wire_len = _int(_f(frame, "frame.len"))
                     r = packet_row(pkt)
+                    if r.bucket == Bucket.UNSUPPORTED_LINK:
+                        facts.note_unsupported(-1 if lt is None else lt)
                     rows.add(ts_ns, wire_len, r.bucket, r.ip_version, r.src, r.dst, r.proto, r.sport, r.dport,
                              r.tcp_flags, r.ip_id, r.frag)
                     if r.icmp is not None:
