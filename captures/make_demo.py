@@ -11,6 +11,9 @@ What the demo shows (two paired sites, prod and dr, 150 s of traffic over a
 realistic background of vSphere API calls, VRA replication, DNS, NTP, ARP):
   - misdirected  4008 from vra-prod-1 to 10.20.2.99, the recovery VRA's old
                  address (SYNs never answered)
+  - blocked      4008 from vra-prod-2 to vra-dr-2 once a firewall starts dropping
+                 it at 80 s (the running stream retransmits and is reset; the
+                 reconnection attempts go unanswered)
   - blocked      9081 between zvm-prod and zvm-dr, dropped both ways
   - reversed     443 opened by vc-prod to zvm-prod
   - unexpected   RDP (3389) to zvm-prod from 192.168.77.23, outside the inventory

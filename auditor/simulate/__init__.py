@@ -79,6 +79,11 @@ SCENARIOS: dict[str, Scenario] = dict(
             Plan(stale_vra=True),
         ),
         _s(
+            "4008-stream-cut",
+            "The second VRA pair's 4008 stream stops at 30 s: retransmissions, reset, reconnects unanswered.",
+            Plan(duration_s=90, stream_cut_s=30),
+        ),
+        _s(
             "9081-missing",
             "No 9081 between the two ZVMs at all (sites not talking).",
             Plan(zvm_peer="missing"),
@@ -139,9 +144,10 @@ SCENARIOS: dict[str, Scenario] = dict(
         ),
         _s(
             "demo",
-            "The bundled demo: stale 4008 address, 9081 blocked, vCenter reversed, RDP from an unknown host, a silent VBA.",
+            "The bundled demo: stale 4008 address, 4008 cut at 80 s, 9081 blocked, vCenter reversed, RDP from an unknown host, a silent VBA.",
             Plan(
                 duration_s=150,
+                stream_cut_s=80,
                 bulk_segments=4,
                 stale_vra=True,
                 zvm_peer="drop",

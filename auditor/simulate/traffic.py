@@ -33,6 +33,7 @@ class Plan:
     vba_silent_site: str | None = None  # that site's ZVM never talks to its VBA on 4006
     capture_site: str | None = None  # capture taken at this site only
     vra_install: bool = False  # a VRA being installed at the second site, logs collected
+    stream_cut_s: int | None = None  # from then on 4008 of the last VRA pair is dropped
 
 
 class Ports:
@@ -125,11 +126,13 @@ class Traffic:
                 self.gui_session(admins, zvm)
         for protected, recovery in self.vra_pairs():
             self.vra_control(protected, recovery)
-        for i, (protected, recovery) in enumerate(self.vra_pairs()):
+        pairs = self.vra_pairs()
+        for i, (protected, recovery) in enumerate(pairs):
             if plan.stale_vra and i == 0:
                 self.vra_data_unanswered(protected, STALE_VRA_IP)
             else:
-                self.vra_data(protected, recovery)
+                cut = plan.stream_cut_s if i == len(pairs) - 1 else None
+                self.vra_data(protected, recovery, cut)
         if not dep.single_vcenter and plan.zvm_peer != "missing":
             zvms = dep.of("zvm")
             for a, b in ((zvms[0], zvms[1]), (zvms[1], zvms[0])):
@@ -264,10 +267,12 @@ class Traffic:
         for t in self.every(5):
             c.request(t, 64, 64, think_ns=200 * US)
 
-    def vra_data(self, protected: SimHost, recovery: SimHost) -> None:
+    def vra_data(self, protected: SimHost, recovery: SimHost, cut_s: int | None = None) -> None:
         """4008 vra → vra: the replication stream, (re)opened early in the
         capture, then a burst of full segments every ~10 s; still open when
-        the capture ends."""
+        the capture ends. With `cut_s`, a firewall starts dropping 4008 then:
+        the next burst is never acknowledged, the VRA retransmits, gives up,
+        resets the connection and tries to reconnect, unanswered."""
         plan = self.plan
         if plan.vra_data == "drop":
             return self.vra_data_unanswered(protected, recovery.addr)
@@ -283,12 +288,20 @@ class Traffic:
         opened = c.open(self.t0 + SEC + self.jitter(SEC))
         hello_done = c.request(opened, 96, 96)  # session hello
         for t in self.every(10, offset_ns=hello_done - self.t0 + SEC):
-            c.send(t, True, plan.bulk_segments * 1448 + self.rng.randrange(0, 1448))
+            nbytes = plan.bulk_segments * 1448 + self.rng.randrange(0, 1448)
+            if cut_s is not None and t >= self.t0 + cut_s * SEC:
+                gave_up = c.send_unacknowledged(t, True, nbytes)
+                c.reset(gave_up, by_client=True)
+                self.vra_data_unanswered(protected, recovery.addr, start=gave_up + SEC)
+                return
+            c.send(t, True, nbytes)
 
-    def vra_data_unanswered(self, protected: SimHost, server_ip: str) -> None:
+    def vra_data_unanswered(
+        self, protected: SimHost, server_ip: str, start: int | None = None
+    ) -> None:
         """4008 attempts nobody answers: SYN, retransmitted after 1, 2, 4 s;
         the VRA gives up and tries again from a new port."""
-        t = self.t0 + SEC + self.jitter(SEC)
+        t = start if start is not None else self.t0 + SEC + self.jitter(SEC)
         while t < self.end - 8 * SEC:
             c = self.conn(protected, server_ip, 4008)
             t = c.open_unanswered(t, attempts=4) + 5 * SEC

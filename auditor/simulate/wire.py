@@ -272,10 +272,13 @@ class TcpConn:
         payload: bytes = b"",
         syn_options: bool = False,
         window: int = 502,
+        retransmit_seq: int | None = None,
     ) -> None:
         src, dst = (self.client, self.server) if from_client else (self.server, self.client)
         sport, dport = (self.sport, self.dport) if from_client else (self.dport, self.sport)
         seq = self.next_c if from_client else self.next_s
+        if retransmit_seq is not None:
+            seq = retransmit_seq
         ack = 0
         if "A" in flags:
             ack = self.next_s if from_client else self.next_c
@@ -303,6 +306,8 @@ class TcpConn:
             layers.append(Raw(payload))
         self.w.add(t, src, dst, *layers)
         consumed = len(payload) + ("S" in flags) + ("F" in flags)
+        if retransmit_seq is not None:
+            return  # a retransmission sends nothing new
         if from_client:
             self.next_c = (self.next_c + consumed) & 0xFFFFFFFF
         else:
@@ -381,6 +386,28 @@ class TcpConn:
                 self._segment(t_last_ack, not from_client, "A")
             t += gap_ns + size * 8  # 1 Gb/s serialisation: 8 ns a byte
         return max(t, t_last_ack)
+
+    def send_unacknowledged(self, t: int, from_client: bool, nbytes: int, retries: int = 6) -> int:
+        """A burst the peer never acknowledges (a firewall began dropping it
+        beyond the capture point): the segments, then the first of them
+        retransmitted on each retransmission timeout, doubling from Linux's
+        200 ms minimum (RFC 6298 5.5), until the sender gives up. Returns the
+        time it gives up (one more back-off after the last retransmission)."""
+        rng = self.w.rng
+        first = self.next_c if from_client else self.next_s
+        chunks = [MSS] * (nbytes // MSS) + ([nbytes % MSS] if nbytes % MSS else [])
+        start = t
+        payloads = [rng.randbytes(size) for size in chunks]
+        for i, payload in enumerate(payloads):
+            self._segment(t, from_client, "PA" if i == len(payloads) - 1 else "A", payload)
+            t += 15 * US + len(payload) * 8
+        rto = 200 * MS
+        t = start + rto
+        for _ in range(retries):
+            self._segment(t, from_client, "A", payloads[0], retransmit_seq=first)
+            rto *= 2
+            t += rto
+        return t
 
     def request(
         self, t: int, request_bytes: int, response_bytes: int, think_ns: int = 2 * MS

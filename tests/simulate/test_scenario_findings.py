@@ -44,6 +44,10 @@ EXPECTED: dict[str, tuple[list[Finding], dict[tuple[str, str, str], str]]] = {
     # misdirected (high), whatever its state. vra-prod-2 → vra-dr-2 still
     # meets the `some` expectation, so nothing is missing or blocked.
     "4008-stale-vra": ([("misdirected", "vra-data", "vra-prod-1", STALE_VRA_IP, 4008, "high")], {}),
+    # The established stream (SYN-ACK seen) ends RSTO after its retransmissions:
+    # not a blocking state, so expected, and it meets vra-data; the reconnection
+    # attempts are S0 → one blocked group for the pair.
+    "4008-stream-cut": ([("blocked", "vra-data", "vra-prod-2", "vra-dr-2", 4008, "critical")], {}),
     # zvm-peer is `each` between the ZVMs of paired sites; both were seen (other
     # traffic), no 9081 flow at all → missing, the pair in host-name order.
     "9081-missing": (
@@ -100,10 +104,12 @@ EXPECTED: dict[str, tuple[list[Finding], dict[tuple[str, str, str], str]]] = {
     "ipv6-4008-prohibited": (BLOCKED_4008, BLOCKED_4008_COVERAGE),
     # 802.1Q-tagged frames decode to the same flows: nothing to find.
     "healthy-vlan-trunk": ([], {}),
-    # The bundled demo: the faults of 4008-stale-vra, 9081-blocked,
-    # vcenter-reversed, rdp-unknown and vba-missing together.
+    # The bundled demo: the faults of 4008-stale-vra, 4008-stream-cut (at 80 s),
+    # 9081-blocked, vcenter-reversed, rdp-unknown and vba-missing together.
+    # vra-data stays met by vra-prod-2's stream before the cut.
     "demo": (
         [
+            ("blocked", "vra-data", "vra-prod-2", "vra-dr-2", 4008, "critical"),
             ("blocked", "zvm-peer", "zvm-dr", "zvm-prod", 9081, "critical"),
             ("blocked", "zvm-peer", "zvm-prod", "zvm-dr", 9081, "critical"),
             ("reversed", "zvm-vcenter", "vc-prod", "zvm-prod", 443, "high"),

@@ -60,13 +60,15 @@ def tcp_problems(pkts) -> list[str]:
     number, an ACK never acknowledges what the peer has not sent and never
     goes back, a SYN-ACK acknowledges the SYN, the handshake's last ACK the
     SYN-ACK, every FIN is acknowledged, a RST answering a SYN has seq 0 and
-    acknowledges the SYN, and no segment exceeds the 1448-byte MSS."""
+    acknowledges the SYN, no segment exceeds the 1448-byte MSS; a data
+    segment may repeat one sent before (a retransmission)."""
     problems = []
     nxt: dict[tuple, int] = {}
     last_ack: dict[tuple, int] = {}
     syn_seq: dict[tuple, int] = {}
     fin_end: dict[tuple, int] = {}
     synack: tuple[tuple, int] | None = None  # (sender, seq) of the SYN-ACK
+    sent: dict[tuple, set] = defaultdict(set)  # (seq, length) of every segment
     for i, p in enumerate(pkts):
         me, peer = (net(p).src, p[TCP].sport), (net(p).dst, p[TCP].dport)
         t = p[TCP]
@@ -83,8 +85,11 @@ def tcp_problems(pkts) -> list[str]:
             if me in syn_seq and seq != syn_seq[me]:
                 problems.append(f"{where}: retransmitted SYN changed ISN")
             syn_seq[me] = seq
+        elif (seq, plen) in sent[me] and plen and not after(seq, nxt[me]):
+            continue  # a retransmission of a segment sent before (nothing new)
         elif me in nxt and seq != nxt[me]:
             problems.append(f"{where}: seq {seq}, expected {nxt[me]}")
+        sent[me].add((seq, plen))
         if "S" in flags and "A" in flags:
             synack = (me, seq)
             if t.ack != (syn_seq.get(peer, -1) + 1) % MOD:
@@ -494,3 +499,25 @@ def test_compressed_output_holds_the_plain_capture(scenario_files, tmp_path, suf
     simulate("4008-stale-vra", again, None)
     assert again.read_bytes() == out.read_bytes()  # gzip header without name or time
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, again.name])
+
+
+def test_stream_cut_retransmits_with_backoff_then_resets(scenario_files):
+    packets = scenario_files.packets("4008-stream-cut")
+    conns = streams(packets)
+    (key,) = [k for k, v in conns.items() if any(str(p[TCP].flags) == "RA" for p in v)]
+    stream = conns[key]
+    assert ("10.20.2.12", 4008) in key
+    data = [p for p in stream if len(p[TCP].payload) and p[TCP].dport == 4008]
+    seqs = [p[TCP].seq for p in data]
+    retransmits = [p for i, p in enumerate(data) if p[TCP].seq in seqs[:i]]
+    assert len(retransmits) == 6  # the first unacknowledged segment, again and again
+    assert len({p[TCP].seq for p in retransmits}) == 1
+    gaps = [ts_ns(b) - ts_ns(a) for a, b in pairwise(retransmits)]
+    assert gaps == [400_000_000, 800_000_000, 1_600_000_000, 3_200_000_000, 6_400_000_000]
+    last_ack = max(ts_ns(p) for p in stream if p[TCP].sport == 4008)
+    assert last_ack < ts_ns(retransmits[0])  # nothing from the server after the cut
+    assert str(stream[-1][TCP].flags) == "RA" and stream[-1][TCP].sport != 4008
+    # then reconnection attempts, never answered
+    attempts = syn_attempts(packets, 4008)
+    late = [k for k, syns in attempts.items() if ts_ns(syns[0]) > ts_ns(stream[-1])]
+    assert late and all(k[2] == "10.20.2.12" for k in late)
