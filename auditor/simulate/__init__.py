@@ -4,6 +4,10 @@
 capture of the scenario's deployment and the matching inventory. Output is
 deterministic for a seed: a fixed start time, and every port, sequence
 number, IP id and payload byte drawn from one seeded RNG.
+
+  deployment.py  the simulated deployments and their inventory YAML
+  traffic.py     a deployment's flows over a time window, faults per `Plan`
+  wire.py        packets: TCP connections, DNS, NTP, ARP/ND, as captured
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ START_NS = (
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    description: str  # one line, shown by `zvr-audit simulate --help`
+    description: str  # one line, listed by `zvr-audit simulate` without a scenario
     deployment: Callable[[], Deployment]
     plan: Plan
 
