@@ -121,6 +121,8 @@ def _side(client_is_a: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.nda
 def state_to_flow_table(
     assembler: FlowAssembler, rule_ports: Mapping[str, frozenset[int]]
 ) -> FlowTable:
+    """The assembler's flows as the stage's output: client and server sides,
+    conn_state, ICMP attachment, text columns, sorted rows."""
     st = assembler.finish()
     n = len(st["flow_id"])
     ca, certain = _client_is_a(st, rule_ports)
@@ -146,8 +148,8 @@ def state_to_flow_table(
     )
 
     # ICMP errors
-    target, unmatched = attach_icmp(st, concat_icmp(assembler.icmp_errors))
     err = concat_icmp(assembler.icmp_errors)
+    target, unmatched = attach_icmp(st, err)
     icmp_count = np.bincount(target[target >= 0], minlength=n).astype(np.int64)
     icmp_type = np.full(n, -1, np.int64)
     icmp_code = np.full(n, -1, np.int64)
