@@ -35,7 +35,9 @@ class FlowTable:
     (TCP, UDP, ICMP, other IP, fragments), sorted unique (n, 2) uint64 (hi, lo)
     rows: "the capture saw this host" (SPEC section 6, observability).
     ``activity``: packets and wire bytes per flow row and time bin.
-    ``unmatched_icmp_errors``: ICMP errors quoting no flow (dropped, counted).
+    ``unmatched_icmp_errors``: ICMP errors attached to no flow (dropped,
+    counted): their key has no flow, or none that started at or before the
+    error and ended at most ``icmp.ICMP_TOLERANCE_NS`` before it.
     """
 
     flows: pd.DataFrame
