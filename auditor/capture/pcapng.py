@@ -87,10 +87,20 @@ def walk_pcapng_blocks(
     blocks: list[int] = []
     kinds: list[int] = []
     add_block, add_kind = blocks.append, kinds.append
-    while len(blocks) < max_records:
+    n = 0
+    while n < max_records:
         if pos + 12 > end:
             return blocks, kinds, pos, None, 12
         btype, blen = head(buf, pos)
+        nxt = pos + blen
+        # fast path: a whole, well-formed Enhanced Packet Block
+        if (btype == EPB and not blen & 3 and 32 <= blen <= MAX_PACKET_BLOCK and nxt <= end
+                and tail(buf, nxt - 4)[0] == blen):
+            add_block(pos)
+            add_kind(EPB)
+            n += 1
+            pos = nxt
+            continue
         if btype == SHB:
             if blocks:
                 break
@@ -120,6 +130,7 @@ def walk_pcapng_blocks(
         if btype in PACKET_BLOCKS:
             add_block(pos)
             add_kind(btype)
+            n += 1
         elif btype == SHB:
             st.sections += 1
             st.section_ifaces = []
