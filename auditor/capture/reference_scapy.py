@@ -98,17 +98,31 @@ def _load() -> None:
 
 
 @contextmanager
-def _quiet() -> Iterator[None]:
-    """scapy logs damaged records and odd fields; library code does not print."""
+def _quiet() -> Iterator[list[str]]:
+    """scapy logs damaged records and odd fields; library code does not print.
+    The messages are collected instead (they tell a damaged end from a clean one)."""
+    said: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
+
+    handler = Collect(logging.WARNING)
     loggers = [logging.getLogger(n) for n in ("scapy", "scapy.runtime", "scapy.loading")]
-    levels = [lg.level for lg in loggers]
+    saved = [(lg.level, lg.propagate, lg.filters[:]) for lg in loggers]
     for lg in loggers:
-        lg.setLevel(logging.CRITICAL)
+        lg.setLevel(logging.WARNING)
+        lg.propagate = False
+        lg.filters.clear()  # scapy's frequency filter would drop repeats
+    loggers[1].addHandler(handler)
     try:
-        yield
+        yield said
     finally:
-        for lg, lv in zip(loggers, levels):
-            lg.setLevel(lv)
+        loggers[1].removeHandler(handler)
+        for lg, (level, propagate, filters) in zip(loggers, saved):
+            lg.setLevel(level)
+            lg.propagate = propagate
+            lg.filters[:] = filters
 
 
 _V4 = 0x0000FFFF00000000
@@ -334,7 +348,7 @@ def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[Pack
     from scapy.utils import RawPcapNgReader, RawPcapReader
 
     rows = facts.rows
-    with open_decompressed(path, facts.compression) as f, _quiet():
+    with open_decompressed(path, facts.compression) as f, _quiet() as said:
         try:
             reader = RawPcapReader(f)  # scapy's metaclass picks its pcapng reader by magic
         except (Scapy_Exception, EOFError, OSError, struct.error) as e:
@@ -347,12 +361,16 @@ def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[Pack
         prev_ts = 0
         while True:
             start = _tell(f)
+            said.clear()  # only what scapy says about the record it reads next counts
             try:
                 data, meta = reader._read_packet(size=1 << 31)  # scapy's own record walk, no MTU cut
             except EOFError:
-                # a clean end reads nothing; a cut one consumed part of a header or block
-                if _tell(f) != start:
-                    facts.warn_at(start, "file ends in the middle of a " + ("block" if pcapng else "record header"))
+                # a clean end reads nothing (pcap) or only whole blocks (pcapng: scapy
+                # says nothing); a cut one consumed part of a record header or block
+                if pcapng and (any(m.startswith("PcapNg") for m in said) or f.read(1)):
+                    facts.warn_at(start, "file ends in the middle of a block")
+                elif not pcapng and _tell(f) != start:
+                    facts.warn_at(start, "file ends in the middle of a record header")
                 break
             except (Scapy_Exception, struct.error, OSError, ValueError) as e:
                 facts.damage(start, f"scapy stops here ({e})")

@@ -266,6 +266,22 @@ def _ns(epoch: str | None) -> int | None:
     return int(Decimal(epoch) * 1_000_000_000)
 
 
+def _tshark_error(cap: Any) -> str | None:
+    """tshark's complaint about the file, from its last stderr line.
+
+    pyshark raises its crash exception after the last packet when tshark's
+    exit status is not 0 or 1. A damaged file gives status 2 and a message
+    naming the damage. But the status can also be a made-up 255: when a
+    ``subprocess.Popen`` elsewhere in the process reaps the finished tshark
+    first, asyncio's child watcher logs "Unknown child process" and reports
+    255. Then the last stderr line is tshark's banner (or nothing), every
+    packet has been read, and nothing is wrong with the file."""
+    line = (cap._last_error_line or "").strip()
+    if not line or "Running as user" in line:
+        return None
+    return line
+
+
 def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[PacketBatch]:
     """One capture → PacketBatch chunks of ``batch_packets`` rows; fills ``facts``."""
     import pyshark
@@ -308,12 +324,12 @@ def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[Pack
                     if len(rows) >= batch_packets:
                         yield rows.take()
             except TSharkCrashException:
-                crash = cap._last_error_line or "tshark stopped with an error"
+                crash = _tshark_error(cap)
             finally:
                 try:
                     cap.close()
                 except TSharkCrashException:
-                    crash = crash or cap._last_error_line or "tshark stopped with an error"
+                    crash = crash or _tshark_error(cap)
                 cap._running_processes.clear()  # closed: pyshark's __del__ must not close (and raise) again
                 loop.close()
         finally:
