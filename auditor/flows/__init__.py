@@ -51,15 +51,24 @@ class FlowTable:
         hi = np.atleast_1d(np.asarray(hi, np.uint64))
         lo = np.atleast_1d(np.asarray(lo, np.uint64))
         a = self.addresses
-        if len(a) == 0:
-            return np.zeros(len(hi), bool)
-        # rows are sorted by (hi, lo): binary search on hi, then on lo inside
-        left = np.searchsorted(a[:, 0], hi, "left")
-        right = np.searchsorted(a[:, 0], hi, "right")
+        n = len(a)
+        # one sort of addresses and queries; an address row sorts just before
+        # the queries equal to it
+        all_hi = np.concatenate([a[:, 0], hi])
+        all_lo = np.concatenate([a[:, 1], lo])
+        is_query = np.concatenate([np.zeros(n, bool), np.ones(len(hi), bool)])
+        order = np.lexsort((is_query, all_lo, all_hi))
+        pos = np.where(is_query[order], -1, np.arange(len(order)))
+        last_address = np.maximum.accumulate(pos) if len(pos) else pos
+        q = np.flatnonzero(is_query[order])
+        cand = order[np.maximum(last_address[q], 0)]
+        hit = (
+            (last_address[q] >= 0)
+            & (all_hi[cand] == all_hi[order[q]])
+            & (all_lo[cand] == all_lo[order[q]])
+        )
         out = np.zeros(len(hi), bool)
-        for i in np.flatnonzero(right > left):  # one per queried address
-            j = left[i] + np.searchsorted(a[left[i] : right[i], 1], lo[i])
-            out[i] = j < right[i] and a[j, 1] == lo[i]
+        out[order[q] - n] = hit
         return out
 
 

@@ -100,3 +100,19 @@ def test_flow_key_codes_equal_exactly_when_keys_equal(rows):
     for i in range(len(rows)):
         for j in range(len(rows)):
             assert (codes[i] == codes[j]) == (keys[i] == keys[j])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), max_size=10),
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=10),
+)
+def test_saw_is_membership(seen, queries):
+    from auditor.flows import FlowTable
+
+    pairs = K.unique_pairs(
+        np.array([s[0] for s in seen], np.uint64), np.array([s[1] for s in seen], np.uint64)
+    )
+    table = FlowTable(flows=None, addresses=pairs)  # type: ignore[arg-type]
+    got = table.saw([q[0] for q in queries], [q[1] for q in queries])
+    assert got.tolist() == [q in set(seen) for q in queries]
