@@ -70,9 +70,15 @@ def _parse_idb(buf: memoryview, pos: int, blen: int, st: PcapngState) -> str | N
     return None
 
 
+try:  # the packet-block part of the walk compiled (auditor/capture/_walk.c), when built
+    from ._walk import walk_pcapng as _walk_pcapng_c
+except ImportError:  # pragma: no cover - depends on the build
+    _walk_pcapng_c = None
+
+
 def walk_pcapng_blocks(
     buf: memoryview, pos: int, end: int, max_records: int, st: PcapngState
-) -> tuple[list[int], list[int], int, tuple[int, str] | None, int]:
+) -> tuple[np.ndarray, np.ndarray, int, tuple[int, str] | None, int]:
     """Walk the blocks in ``buf[pos:end]``, collecting packet blocks.
 
     Returns (packet block offsets, their block types, offset of the first
@@ -84,52 +90,71 @@ def walk_pcapng_blocks(
     """
     head = struct.Struct(st.endian + "II").unpack_from
     tail = struct.Struct(st.endian + "I").unpack_from
+    compiled = _walk_pcapng_c is not None
+    out_pos = np.empty(max_records if compiled else 0, np.int64)
+    out_kind = np.empty(max_records if compiled else 0, np.int64)
     blocks: list[int] = []
     kinds: list[int] = []
-    add_block, add_kind = blocks.append, kinds.append
     n = 0
+
+    def add(at: int, kind: int) -> None:
+        if compiled:
+            out_pos[n], out_kind[n] = at, kind
+        else:
+            blocks.append(at)
+            kinds.append(kind)
+
+    def done() -> tuple[np.ndarray, np.ndarray]:
+        if compiled:
+            return out_pos[:n], out_kind[:n]
+        return np.asarray(blocks, np.int64), np.asarray(kinds, np.int64)
+
     while n < max_records:
+        if compiled:  # a run of packet blocks, compiled; everything else below
+            got, pos = _walk_pcapng_c(buf, pos, end, max_records - n, st.endian == ">", MAX_PACKET_BLOCK,
+                                      out_pos[n:], out_kind[n:])
+            n += got
+            if n >= max_records:
+                break
         if pos + 12 > end:
-            return blocks, kinds, pos, None, 12
+            return *done(), pos, None, 12
         btype, blen = head(buf, pos)
         nxt = pos + blen
         # fast path: a whole, well-formed Enhanced Packet Block
         if (btype == EPB and not blen & 3 and 32 <= blen <= MAX_PACKET_BLOCK and nxt <= end
                 and tail(buf, nxt - 4)[0] == blen):
-            add_block(pos)
-            add_kind(EPB)
+            add(pos, EPB)
             n += 1
             pos = nxt
             continue
         if btype == SHB:
-            if blocks:
+            if n:
                 break
             bom = bytes(buf[pos + 8 : pos + 12])
             if bom not in (BOM_LE, BOM_BE):
-                return blocks, kinds, pos, (pos, f"section header byte-order magic 0x{bom.hex()} (expected 1a2b3c4d)"), 0
+                return *done(), pos, (pos, f"section header byte-order magic 0x{bom.hex()} (expected 1a2b3c4d)"), 0
             st.endian = "<" if bom == BOM_LE else ">"
             head = struct.Struct(st.endian + "II").unpack_from
             tail = struct.Struct(st.endian + "I").unpack_from
             btype, blen = head(buf, pos)
             if blen % 4 or blen < 28 or blen > MAX_OTHER_BLOCK:
-                return blocks, kinds, pos, (pos, f"section header block length {blen} (expected a multiple of 4, 28 to {MAX_OTHER_BLOCK})"), 0
+                return *done(), pos, (pos, f"section header block length {blen} (expected a multiple of 4, 28 to {MAX_OTHER_BLOCK})"), 0
             if pos + blen > end:
-                return blocks, kinds, pos, None, blen
+                return *done(), pos, None, blen
             major, minor = struct.unpack_from(st.endian + "HH", buf, pos + 12)
             if major != 1:
-                return blocks, kinds, pos, (pos, f"pcapng version {major}.{minor} (expected 1.0)"), 0
+                return *done(), pos, (pos, f"pcapng version {major}.{minor} (expected 1.0)"), 0
         elif blen % 4 or blen < 12:
-            return blocks, kinds, pos, (pos, f"block length {blen} (expected a multiple of 4, at least 12)"), 0
+            return *done(), pos, (pos, f"block length {blen} (expected a multiple of 4, at least 12)"), 0
         elif blen > (MAX_PACKET_BLOCK if btype in PACKET_BLOCKS else MAX_OTHER_BLOCK):
-            return blocks, kinds, pos, (pos, f"block of type 0x{btype:x} claims {blen} bytes (expected at most {MAX_PACKET_BLOCK if btype in PACKET_BLOCKS else MAX_OTHER_BLOCK})"), 0
+            return *done(), pos, (pos, f"block of type 0x{btype:x} claims {blen} bytes (expected at most {MAX_PACKET_BLOCK if btype in PACKET_BLOCKS else MAX_OTHER_BLOCK})"), 0
         elif pos + blen > end:
-            return blocks, kinds, pos, None, blen
+            return *done(), pos, None, blen
         (trailer,) = tail(buf, pos + blen - 4)
         if trailer != blen:
-            return blocks, kinds, pos, (pos, f"block length {blen} at its start but {trailer} at its end (expected the same)"), 0
+            return *done(), pos, (pos, f"block length {blen} at its start but {trailer} at its end (expected the same)"), 0
         if btype in PACKET_BLOCKS:
-            add_block(pos)
-            add_kind(btype)
+            add(pos, btype)
             n += 1
         elif btype == SHB:
             st.sections += 1
@@ -137,11 +162,11 @@ def walk_pcapng_blocks(
         elif btype == IDB:
             problem = _parse_idb(buf, pos, blen, st)
             if problem:
-                return blocks, kinds, pos, (pos, problem), 0
+                return *done(), pos, (pos, problem), 0
         else:
             st.skipped_blocks += 1
         pos += blen
-    return blocks, kinds, pos, None, 0
+    return *done(), pos, None, 0
 
 
 def _ticks_to_ns(ticks: np.ndarray, iface: Interface) -> np.ndarray:
@@ -198,9 +223,12 @@ def block_fields(
     global_if, f = global_if[sl], f[sl]
     ticks = (f[:, 3].astype(np.uint64) << np.uint64(32)) | f[:, 4].astype(np.uint64)
     ts_ns = np.zeros(good, np.int64)
-    for g in np.unique(global_if):
-        sel = global_if == g
-        ts_ns[sel] = _ticks_to_ns(ticks[sel], st.interfaces[int(g)])
+    if good and global_if.min() == global_if.max():  # one interface: no grouping
+        ts_ns = _ticks_to_ns(ticks, st.interfaces[int(global_if[0])])
+    else:
+        for g in np.unique(global_if):
+            sel = global_if == g
+            ts_ns[sel] = _ticks_to_ns(ticks[sel], st.interfaces[int(g)])
     linktype = np.asarray([i.linktype for i in st.interfaces] + [0], np.int64)[global_if]
     has_ts = epb[sl]
     return (ts_ns, has_ts, caplen[sl], wire_len[sl], data_off[sl], linktype), good, problem

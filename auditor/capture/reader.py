@@ -202,13 +202,13 @@ class FileReader:
                 )
                 self.link_types = [i.linktype for i in st.interfaces]
                 win.start = nxt
-                if blocks:
-                    fields, good, bad = block_fields(win.arr, np.asarray(blocks, np.int64), np.asarray(kinds, np.int64), st)
+                if len(blocks):
+                    fields, good, bad = block_fields(win.arr, blocks, kinds, st)
                     if good:
                         ts_ns, has_ts, caplen, wire_len, data_off, link = fields
                         yield self._emit(win.arr, ts_ns, has_ts, caplen, wire_len, data_off, link)
                     if bad:
-                        problem = (blocks[good], bad)
+                        problem = (int(blocks[good]), bad)
                 if problem:
                     self._damage(win, problem[0], problem[1])
                     return

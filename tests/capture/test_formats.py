@@ -194,3 +194,37 @@ def test_compiled_and_python_record_walks_agree() -> None:
             c_offs, c_next, c_absurd = pcap.walk_pcap(arr, 24, len(data), limit, "<")
             py_offs, py_next, py_absurd = pcap.walk_pcap_records(arr.data, 24, len(data), limit, "<")
             assert c_offs.tolist() == py_offs and c_next == py_next and c_absurd == py_absurd
+
+
+def test_pure_python_walks_read_exactly_what_the_compiled_ones_read(tmp_path: Path, monkeypatch) -> None:
+    """Without a C compiler the reader walks records in Python: same packets, same warnings."""
+    from auditor.capture import pcap, pcapng
+
+    good_ng = (shb() + idb(1, tsresol=9) + idb(101) + epb(0, T0, frame(1)) + spb(frame(2))
+               + block(5, b"\0" * 8) + pb(1, 7, raw_ip(3)) + epb(0, T0 + 9, frame(4))
+               + shb(">") + idb(1, endian=">") + epb(0, 5, frame(5), endian=">"))
+    files = {
+        "a.pcapng": good_ng,
+        "cut.pcapng": good_ng[:-9],
+        "bad.pcapng": good_ng[:200] + b"\x06\0\0\0\x0e\0\0\0" + good_ng[208:],
+        "a.pcap": pcap_bytes([(T0 + i, frame(i, size=i)) for i in range(40)]),
+        "cut.pcap": pcap_bytes([(T0 + i, frame(i)) for i in range(40)])[:-20],
+    }
+
+    def read_all(name: str) -> tuple:
+        path = tmp_path / name
+        try:
+            reader = FileReader(path, chunk_packets=3, block_bytes=4096)
+            batches = list(reader.batches())
+        except CaptureError as e:
+            return ("error", str(e))
+        cols = [np.concatenate([getattr(b, c) for b in batches]).tolist() for c in ("ts_ns", "sport", "bucket", "wire_len")]
+        return cols, reader.warnings, reader.info["skipped_blocks"]
+
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    compiled = {name: read_all(name) for name in files}
+    monkeypatch.setattr(pcap, "_walk_pcap_c", None)
+    monkeypatch.setattr(pcapng, "_walk_pcapng_c", None)
+    assert {name: read_all(name) for name in files} == compiled
+    assert compiled["a.pcapng"][0][1] == [1, 2, 3, 4, 5]

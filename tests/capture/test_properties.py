@@ -172,8 +172,9 @@ SEEDS = _seed_files()
     st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 7)), max_size=6),  # bit flips
     st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from([0, 0xFFFFFFFF, 0x7FFFFFFF, 13, 2**18 + 4])), max_size=2),
     st.one_of(st.none(), st.integers(0, 10**6)),  # truncation
+    st.booleans(),  # the pure-Python record walks instead of the compiled ones
 )
-def test_mutated_captures_never_crash(seed: int, flips: list, words: list, cut: int | None) -> None:
+def test_mutated_captures_never_crash(seed: int, flips: list, words: list, cut: int | None, pure_python: bool) -> None:
     data = bytearray(SEEDS[seed])
     for pos, bit in flips:
         data[pos % len(data)] ^= 1 << bit
@@ -182,8 +183,15 @@ def test_mutated_captures_never_crash(seed: int, flips: list, words: list, cut: 
         data[p : p + 4] = value.to_bytes(4, "little")
     if cut is not None:
         data = data[: cut % (len(data) + 1)]
+    from auditor.capture import pcap, pcapng
+
+    saved = pcap._walk_pcap_c, pcapng._walk_pcapng_c
+    if pure_python:
+        pcap._walk_pcap_c = pcapng._walk_pcapng_c = None
     try:
         reader, batches = _read(bytes(data), block_bytes=4096, chunk=3)
     except CaptureError:
         return
+    finally:
+        pcap._walk_pcap_c, pcapng._walk_pcapng_c = saved
     _check_invariants(reader, batches)
