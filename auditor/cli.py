@@ -11,8 +11,9 @@ import argparse
 import os
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
 
 from auditor import __version__
 from auditor.errors import AuditorError, UsageError
@@ -39,8 +40,12 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     # --debug is accepted after the subcommand too (main() looks for it in argv).
     common = _Parser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show the traceback of an internal error")
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of an internal error",
+    )
     _add = sub.add_parser
 
     def add_parser(name: str, **kw):  # type: ignore[no-untyped-def]
@@ -51,20 +56,37 @@ def _build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("audit", help="audit captures against an inventory and the rules")
     a.add_argument("captures", nargs="+", metavar="CAPTURE", help="capture file or directory")
     a.add_argument("--inventory", required=True, metavar="INV", help="inventory (YAML or CSV)")
-    a.add_argument("--rules", action="append", default=[], metavar="FILE",
-                   help="extra rules file (may be given several times)")
-    a.add_argument("--json", metavar="OUT", help="write the JSON report (schema zvr-audit/report/v1)")
+    a.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="extra rules file (may be given several times)",
+    )
+    a.add_argument(
+        "--json", metavar="OUT", help="write the JSON report (schema zvr-audit/report/v1)"
+    )
     a.add_argument("--html", metavar="OUT", help="write the self-contained HTML evidence report")
-    a.add_argument("--include-flows", action="store_true", help="list every flow in the JSON report")
+    a.add_argument(
+        "--include-flows", action="store_true", help="list every flow in the JSON report"
+    )
     a.add_argument("--flows-csv", metavar="OUT", help="write every flow with its verdict as CSV")
-    a.add_argument("--fail-on", choices=SEVERITIES, default="low",
-                   help="exit 1 when a finding is at or above this severity (default: low)")
+    a.add_argument(
+        "--fail-on",
+        choices=SEVERITIES,
+        default="low",
+        help="exit 1 when a finding is at or above this severity (default: low)",
+    )
     a.add_argument("--quiet", action="store_true", help="print no terminal report")
     _add_jobs(a)
 
     d = sub.add_parser("demo", help="audit the bundled sample capture and write reports/")
-    d.add_argument("--out-dir", default="reports", metavar="DIR",
-                   help="where demo.json and demo.html go (default: ./reports)")
+    d.add_argument(
+        "--out-dir",
+        default="reports",
+        metavar="DIR",
+        help="where demo.json and demo.html go (default: ./reports)",
+    )
     d.add_argument("--quiet", action="store_true", help="print no terminal report")
 
     f = sub.add_parser("flows", help="list the flows of captures (CSV or Parquet)")
@@ -76,15 +98,21 @@ def _build_parser() -> argparse.ArgumentParser:
 
     disc = sub.add_parser("discover", help="guess an inventory from the flows of captures")
     disc.add_argument("captures", nargs="+", metavar="CAPTURE")
-    disc.add_argument("-o", "--output", metavar="INVENTORY.yaml", help="write here (default: stdout)")
+    disc.add_argument(
+        "-o", "--output", metavar="INVENTORY.yaml", help="write here (default: stdout)"
+    )
 
     r = sub.add_parser("rules", help="print the loaded rules")
-    r.add_argument("--inventory", metavar="INV", help="apply this inventory's profile and port overrides")
+    r.add_argument(
+        "--inventory", metavar="INV", help="apply this inventory's profile and port overrides"
+    )
     r.add_argument("--rules", action="append", default=[], metavar="FILE", help="extra rules file")
     r.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     s = sub.add_parser("simulate", help="write a crafted capture of a ZVR scenario")
-    s.add_argument("scenario", nargs="?", metavar="SCENARIO", help="scenario name (omit to list them)")
+    s.add_argument(
+        "scenario", nargs="?", metavar="SCENARIO", help="scenario name (omit to list them)"
+    )
     s.add_argument("-o", "--output", metavar="OUT.pcap[ng]")
     s.add_argument("--inventory-out", metavar="INV", help="also write the matching inventory")
     s.add_argument("--seed", type=int, default=0)
@@ -96,11 +124,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _add_jobs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="worker processes (default: 1)")
-    p.add_argument("--engine", choices=("native", "scapy", "tshark"), default="native",
-                   help="packet reader: native (fast, default), or the scapy / tshark "
-                   "reference readers (slow; for cross-checks and odd link types)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (default: 1)")
+    p.add_argument(
+        "--engine",
+        choices=("native", "scapy", "tshark"),
+        default="native",
+        help="packet reader: native (fast, default), or the scapy / tshark "
+        "reference readers (slow; for cross-checks and odd link types)",
+    )
 
 
 def _color(stream: IO[str]) -> bool:
@@ -120,8 +151,13 @@ def _cmd_audit(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         jobs=args.jobs,
         engine=args.engine,
     )
-    pipeline.write_outputs(result, json_out=args.json, html_out=args.html,
-                           flows_csv=args.flows_csv, fail_on=args.fail_on)
+    pipeline.write_outputs(
+        result,
+        json_out=args.json,
+        html_out=args.html,
+        flows_csv=args.flows_csv,
+        fail_on=args.fail_on,
+    )
     if not args.quiet:
         pipeline.print_report(result, out, color=_color(out), fail_on=args.fail_on)
     return pipeline.exit_status(result, args.fail_on)
@@ -142,8 +178,9 @@ def _cmd_demo(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 def _cmd_flows(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from auditor import pipeline
 
-    table, stream = pipeline.flows([Path(c) for c in args.captures], progress_to=err,
-                                   jobs=args.jobs, engine=args.engine)
+    table, stream = pipeline.flows(
+        [Path(c) for c in args.captures], progress_to=err, jobs=args.jobs, engine=args.engine
+    )
     pipeline.write_flows(table, csv=args.csv, parquet=args.parquet, stdout=out)
     for warning in stream.warnings:
         print(f"warning: {warning}", file=err)
@@ -153,8 +190,7 @@ def _cmd_flows(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 def _cmd_discover(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from auditor import pipeline
 
-    pipeline.discover([Path(c) for c in args.captures], output=args.output, stdout=out,
-                      stderr=err)
+    pipeline.discover([Path(c) for c in args.captures], output=args.output, stdout=out, stderr=err)
     return 0
 
 
@@ -174,8 +210,12 @@ def _cmd_simulate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         return 0
     if not args.output:
         raise UsageError("zvr-audit simulate: -o OUT.pcap[ng] is required")
-    simulate.simulate(args.scenario, Path(args.output),
-                      Path(args.inventory_out) if args.inventory_out else None, seed=args.seed)
+    simulate.simulate(
+        args.scenario,
+        Path(args.output),
+        Path(args.inventory_out) if args.inventory_out else None,
+        seed=args.seed,
+    )
     return 0
 
 
@@ -196,8 +236,9 @@ HANDLERS = {
 }
 
 
-def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
-         stderr: IO[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None
+) -> int:
     """Run one command; return its exit code (0, 1, 2 or 3; SPEC section 2)."""
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
@@ -224,8 +265,11 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
     except BrokenPipeError:
         return 0
     except Exception as e:  # a bug: one line, the traceback only with --debug
-        print(f"zvr-audit: internal error (a bug, please report it): {type(e).__name__}: {e}"
-              + ("" if debug else " (run with --debug for the traceback)"), file=err)
+        print(
+            f"zvr-audit: internal error (a bug, please report it): {type(e).__name__}: {e}"
+            + ("" if debug else " (run with --debug for the traceback)"),
+            file=err,
+        )
         if debug:
             traceback.print_exc(file=err)
         return 3

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any
 
 from auditor.errors import InputError, UsageError
 
@@ -25,9 +26,16 @@ class AuditResult:
     rulesets: list[Any]
 
 
-def audit(captures: list[Path], inventory: Path, rules: list[Path] | None = None, *,
-          include_flows: bool = False, progress_to: IO[str] | None = None,
-          jobs: int = 1, engine: str = "native") -> AuditResult:
+def audit(
+    captures: list[Path],
+    inventory: Path,
+    rules: list[Path] | None = None,
+    *,
+    include_flows: bool = False,
+    progress_to: IO[str] | None = None,
+    jobs: int = 1,
+    engine: str = "native",
+) -> AuditResult:
     """Audit captures against an inventory (SPEC sections 5-7)."""
     from auditor.flows import packets_to_flows
     from auditor.inventory import load_inventory
@@ -42,14 +50,24 @@ def audit(captures: list[Path], inventory: Path, rules: list[Path] | None = None
     flow_table = packets_to_flows(_with_progress(stream, progress_to), rule_ports(active_rules))
     verdicts = flows_to_verdicts(flow_table, inv, active_rules)
     report = verdicts_to_report(
-        captures=stream.captures, counts=stream.counts, warnings=stream.warnings,
-        inventory=inv, rulesets=rulesets, verdicts=verdicts, include_flows=include_flows,
+        captures=stream.captures,
+        counts=stream.counts,
+        warnings=stream.warnings,
+        inventory=inv,
+        rulesets=rulesets,
+        verdicts=verdicts,
+        include_flows=include_flows,
     )
     return AuditResult(report, flow_table, verdicts, inv, active_rules, rulesets)
 
 
-def flows(captures: list[Path], *, progress_to: IO[str] | None = None, jobs: int = 1,
-          engine: str = "native"):
+def flows(
+    captures: list[Path],
+    *,
+    progress_to: IO[str] | None = None,
+    jobs: int = 1,
+    engine: str = "native",
+):
     """Flows of captures, direction guessed with the bundled rules' ports."""
     from auditor.flows import packets_to_flows
     from auditor.ruleset import effective_rules, load_rulesets, rule_ports
@@ -68,8 +86,14 @@ def exit_status(result: AuditResult, fail_on: str) -> int:
 
 
 # ---------------------------------------------------------------- outputs
-def write_outputs(result: AuditResult, *, json_out: str | None, html_out: str | None,
-                  flows_csv: str | None, fail_on: str = "low") -> list[Path]:
+def write_outputs(
+    result: AuditResult,
+    *,
+    json_out: str | None,
+    html_out: str | None,
+    flows_csv: str | None,
+    fail_on: str = "low",
+) -> list[Path]:
     written: list[Path] = []
     if json_out:
         import json
@@ -81,9 +105,13 @@ def write_outputs(result: AuditResult, *, json_out: str | None, html_out: str | 
     if html_out:
         from auditor.report import html
 
-        text = html.render(result.report, inventory=result.inventory,
-                           activity=_activity_by_verdict(result), fail_on=fail_on,
-                           rules=result.rules)
+        text = html.render(
+            result.report,
+            inventory=result.inventory,
+            activity=_activity_by_verdict(result),
+            fail_on=fail_on,
+            rules=result.rules,
+        )
         with _open_out(html_out) as fh:
             fh.write(text)
         written.append(Path(html_out))
@@ -105,8 +133,11 @@ def _activity_by_verdict(result: AuditResult):
     if activity is None or flows_df is None or len(activity) == 0:
         return None
     joined = activity.join(flows_df[["verdict", "rule"]], on="flow")
-    return (joined.groupby(["bin_start_ns", "verdict", "rule"], dropna=False, sort=True)["packets"]
-            .sum().reset_index())
+    return (
+        joined.groupby(["bin_start_ns", "verdict", "rule"], dropna=False, sort=True)["packets"]
+        .sum()
+        .reset_index()
+    )
 
 
 def write_flows(table, *, csv: str | None, parquet: str | None, stdout: IO[str]) -> None:
@@ -143,13 +174,18 @@ def demo(out_dir: Path, *, progress_to: IO[str] | None = None) -> tuple[AuditRes
         raise InputError(f"{capture}: the bundled demo capture is missing (broken install?)")
     result = audit([capture], inventory, include_flows=True, progress_to=progress_to)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = write_outputs(result, json_out=str(out_dir / "demo.json"),
-                            html_out=str(out_dir / "demo.html"), flows_csv=None)
+    written = write_outputs(
+        result,
+        json_out=str(out_dir / "demo.json"),
+        html_out=str(out_dir / "demo.html"),
+        flows_csv=None,
+    )
     return result, written
 
 
-def discover(captures: list[Path], *, output: str | None, stdout: IO[str],
-             stderr: IO[str] | None = None) -> None:
+def discover(
+    captures: list[Path], *, output: str | None, stdout: IO[str], stderr: IO[str] | None = None
+) -> None:
     """Propose an inventory from captures; its warnings go to stderr."""
     from auditor.capture import expand_capture_paths
     from auditor.discover import captures_to_inventory, write_inventory
@@ -223,8 +259,14 @@ def _progress_iter(stream: Any, progress_to: IO[str], total: int) -> Iterator[An
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     console = Console(file=progress_to, no_color="NO_COLOR" in os.environ)
-    with Progress("reading captures", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        "reading captures",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("read", total=total)
         for batch in stream:
             bar.update(task, completed=getattr(stream, "bytes_read", 0))

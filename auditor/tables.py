@@ -53,7 +53,9 @@ IPV4_MAPPED_LO_PREFIX = np.uint64(0x0000FFFF00000000)
 
 PACKET_COLUMNS: tuple[Column, ...] = (
     Column("ts_ns", "int64", "capture time, nanoseconds since the Unix epoch (UTC)"),
-    Column("wire_len", "uint32", "original length on the wire, also when the snaplen cut the record"),
+    Column(
+        "wire_len", "uint32", "original length on the wire, also when the snaplen cut the record"
+    ),
     Column("bucket", "uint8", "accounting bucket (auditor.tables.Bucket)"),
     Column("ip_version", "uint8", "4 or 6 for the innermost IP header, 0 without one"),
     Column("src_hi", "uint64", "innermost source address, high 64 bits (IPv4-mapped for IPv4)"),
@@ -63,15 +65,23 @@ PACKET_COLUMNS: tuple[Column, ...] = (
     Column("proto", "uint8", "IP protocol number of the innermost payload (6 TCP, 17 UDP, ...)"),
     Column("sport", "uint16", "TCP/UDP source port, 0 otherwise"),
     Column("dport", "uint16", "TCP/UDP destination port, 0 otherwise"),
-    Column("tcp_flags", "uint8", "TCP flags byte (FIN 0x01 SYN 0x02 RST 0x04 ACK 0x10), 0 otherwise"),
+    Column(
+        "tcp_flags", "uint8", "TCP flags byte (FIN 0x01 SYN 0x02 RST 0x04 ACK 0x10), 0 otherwise"
+    ),
     Column("ip_id", "uint32", "IPv4 identification or IPv6 fragment id, for fragment attachment"),
-    Column("frag", "uint8", "0 not a fragment, 1 first fragment (offset 0, more follow), 2 later fragment"),
+    Column(
+        "frag",
+        "uint8",
+        "0 not a fragment, 1 first fragment (offset 0, more follow), 2 later fragment",
+    ),
 )
 
 ICMP_ERROR_COLUMNS: tuple[Column, ...] = (
     Column("ts_ns", "int64", "time of the ICMP error"),
     Column("icmp_type", "uint8", "ICMP type (3 destination unreachable; ICMPv6: 1)"),
-    Column("icmp_code", "uint8", "ICMP code (e.g. 3 port unreachable, 13 administratively prohibited)"),
+    Column(
+        "icmp_code", "uint8", "ICMP code (e.g. 3 port unreachable, 13 administratively prohibited)"
+    ),
     Column("reporter_hi", "uint64", "address that sent the ICMP error, high 64 bits"),
     Column("reporter_lo", "uint64", "address that sent the ICMP error, low 64 bits"),
     Column("src_hi", "uint64", "quoted packet's source address, high 64 bits"),
@@ -138,11 +148,13 @@ class PacketBatch:
         return len(self.ts_ns)
 
     @classmethod
-    def empty(cls) -> "PacketBatch":
-        return cls(**_empty(PACKET_COLUMNS))
+    def empty(cls) -> PacketBatch:
+        return cls.from_columns(_empty(PACKET_COLUMNS))
 
     @classmethod
-    def from_columns(cls, columns: dict[str, np.ndarray], icmp_errors: IcmpErrors | None = None) -> "PacketBatch":
+    def from_columns(
+        cls, columns: dict[str, np.ndarray], icmp_errors: IcmpErrors | None = None
+    ) -> PacketBatch:
         """Build a batch, casting each column to its declared dtype."""
         arrays = {c.name: np.asarray(columns[c.name], dtype=c.dtype) for c in PACKET_COLUMNS}
         n = {len(a) for a in arrays.values()}
@@ -165,7 +177,9 @@ class PacketBatch:
 # Flows (SPEC sections 5 and 7). The first columns, in this order, are the
 # report's flow fields minus `verdict` and `rule` (the `flows --csv` layout).
 FLOW_CSV_COLUMNS: tuple[Column, ...] = (
-    Column("client_ip", "object", "address of the side that opened the connection (canonical text)"),
+    Column(
+        "client_ip", "object", "address of the side that opened the connection (canonical text)"
+    ),
     Column("client_port", "uint16", "client's port"),
     Column("server_ip", "object", "address of the side that listened"),
     Column("server_port", "uint16", "server's port"),
@@ -177,7 +191,9 @@ FLOW_CSV_COLUMNS: tuple[Column, ...] = (
     Column("bytes_c2s", "int64", "wire bytes (original length) from client to server"),
     Column("bytes_s2c", "int64", "wire bytes (original length) from server to client"),
     Column("conn_state", "object", "Zeek conn_state (see CONN_STATES)"),
-    Column("direction_certain", "bool", "true when a SYN or SYN-ACK showed who opened the connection"),
+    Column(
+        "direction_certain", "bool", "true when a SYN or SYN-ACK showed who opened the connection"
+    ),
 )
 
 # Further columns the flow stage adds for the verdict stage and evidence.
@@ -193,7 +209,9 @@ FLOW_EXTRA_COLUMNS: tuple[Column, ...] = (
     Column("icmp_unreach", "int64", "ICMP destination-unreachable messages that quote this flow"),
     Column("icmp_type", "int64", "type of the first such ICMP message, -1 without one"),
     Column("icmp_code", "int64", "code of the first such ICMP message, -1 without one"),
-    Column("icmp_reporter", "object", "address that sent the first such ICMP message, '' without one"),
+    Column(
+        "icmp_reporter", "object", "address that sent the first such ICMP message, '' without one"
+    ),
 )
 
 FLOW_COLUMNS = FLOW_CSV_COLUMNS + FLOW_EXTRA_COLUMNS
@@ -236,12 +254,40 @@ def iso_utc(ts_ns: int | None) -> str | None:
 
 
 def iso_utc_array(ts_ns: np.ndarray) -> np.ndarray:
-    """Vectorised ``iso_utc`` for a column of timestamps (object array of str)."""
-    ts = np.asarray(ts_ns, dtype="int64")
-    text_ns = np.datetime_as_string(ts.astype("datetime64[ns]"), unit="ns")  # 29 chars
-    text_us = text_ns.astype("U26")  # cut the last three digits
-    out = np.where(ts % 1000 != 0, text_ns, text_us)
-    return np.char.add(out.astype("U29"), "Z").astype(object)
+    """Vectorised ``iso_utc`` for a column of timestamps (object array of str),
+    built from digit arithmetic: the date part is formatted once per distinct
+    second, the fraction per row (about 20x faster than numpy's datetime
+    strings on a flow table; a test checks it against ``iso_utc``)."""
+    ts = np.asarray(ts_ns, dtype=np.int64)
+    n = len(ts)
+    if n == 0:
+        return np.zeros(0, dtype=object)
+    secs, frac = np.divmod(ts, 1_000_000_000)
+    u_secs, inverse = np.unique(secs, return_inverse=True)
+    date = np.datetime_as_string(u_secs.astype("datetime64[s]"), unit="s")  # YYYY-MM-DDThh:mm:ss
+    width = max(len(s) for s in date[:1]) if len(date) else 19
+    date_bytes = np.frombuffer(date.astype(f"S{width}").tobytes(), np.uint8).reshape(-1, width)
+    out = np.zeros((n, width + 11), np.uint8)  # date . 9 digits Z
+    out[:, :width] = date_bytes[inverse.reshape(-1)]
+    out[:, width] = ord(".")
+    rest = frac.astype(np.int32)  # int32 division is twice as fast
+    for k in range(8, -1, -1):
+        rest, digit = np.divmod(rest, 10)
+        out[:, width + 1 + k] = digit + ord("0")
+    out[:, width + 10] = ord("\n")
+    micro = frac % 1000 == 0
+    text = np.empty(n, dtype=object)
+    for rows, cut in ((micro, width + 7), (~micro, width + 10)):
+        mat = out[rows, : cut + 1]
+        mat[:, cut] = ord("Z")
+        # one decode and split for all rows: numpy's bytes-to-str casts are 5x slower
+        text[rows] = (
+            np.concatenate([mat, np.full((len(mat), 1), ord("\n"), np.uint8)], axis=1)
+            .tobytes()
+            .decode("ascii")
+            .split("\n")[:-1]
+        )
+    return text
 
 
 def addr_to_text(hi: int, lo: int) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..tables import FLOW_COLUMNS, PacketBatch
+from ..tables import FLOW_COLUMNS, PacketBatch, iso_utc_array
 from . import keys as K
 from .assemble import INF, FlowAssembler
 from .icmp import attach_icmp, concat_icmp
@@ -209,8 +209,8 @@ def state_to_flow_table(
         "icmp_reporter": icmp_reporter,
     }
     columns = {k: np.asarray(v)[order] for k, v in columns.items()}
-    columns["first_ts"] = K.iso_utc_text(columns["first_ts"])
-    columns["last_ts"] = K.iso_utc_text(columns["last_ts"])
+    columns["first_ts"] = iso_utc_array(columns["first_ts"])
+    columns["last_ts"] = iso_utc_array(columns["last_ts"])
     # pd.Series(dtype=object) keeps text columns object (pandas 3 would infer its str dtype)
     flows = pd.DataFrame(
         {

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from auditor.flows import keys as K
 from auditor.flows.assemble import FOLD_DEPTH, fold_states
 from auditor.flows.zeek_tcp import N_STATE, N_SYMBOL, TRANSITIONS
-from auditor.tables import addr_to_text, iso_utc_array
+from auditor.tables import addr_to_text, iso_utc, iso_utc_array
 
 
 @settings(max_examples=60, deadline=None)
@@ -42,9 +42,9 @@ def test_fold_equals_stepwise_application(counts, seed):
         max_size=30,
     )
 )
-def test_iso_text_equals_tables_iso_utc_array(values):
+def test_iso_utc_array_equals_iso_utc(values):
     ts = np.asarray(values, dtype=np.int64)
-    assert K.iso_utc_text(ts).tolist() == iso_utc_array(ts).tolist()
+    assert iso_utc_array(ts).tolist() == [iso_utc(int(t)) for t in ts]
 
 
 @settings(max_examples=100, deadline=None)
