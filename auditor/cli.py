@@ -264,7 +264,7 @@ def main(
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as e:  # a bug: one line, the traceback only with --debug
+    except Exception as e:  # noqa: BLE001 — a bug: one line, the traceback only with --debug
         print(
             f"zvr-audit: internal error (a bug, please report it): {type(e).__name__}: {e}"
             + ("" if debug else " (run with --debug for the traceback)"),

@@ -190,7 +190,7 @@ def discover(
     from auditor.capture import expand_capture_paths
     from auditor.discover import captures_to_inventory, write_inventory
 
-    inv = captures_to_inventory(expand_capture_paths(captures))
+    inv = captures_to_inventory([str(p) for p in expand_capture_paths(captures)])
     for warning in inv.get("discovery", {}).get("warnings", []):
         print(f"warning: {warning}", file=stderr)
     if output:
@@ -228,7 +228,7 @@ def _read(captures: list[Path], engine: str, jobs: int) -> Any:
         return capture_to_packets(paths)
     from auditor.capture.reference import capture_to_packets_reference
 
-    return capture_to_packets_reference(paths, engine)
+    return capture_to_packets_reference(paths, engine)  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
@@ -236,7 +236,7 @@ def _open_out(path: str) -> Iterator[IO[str]]:
     """Open an output file, turning a failure into one clear line (exit 2)."""
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fh = open(path, "w", encoding="utf-8", newline="")
+        fh = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 — closed by the with below
     except OSError as e:
         raise InputError(f"{path}: cannot write: {e.strerror}") from None
     with fh:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.errors import InternalError
+from auditor.inventory import AddressIndex
 from auditor.model import (
     ANY,
     INVENTORY,
@@ -34,7 +35,6 @@ from auditor.model import (
 from auditor.tables import FLOW_COLUMNS, iso_utc
 from auditor.verdicts import detail as _detail
 from auditor.verdicts.kinds import CoverageStatus, FindingKind, Verdict
-from auditor.inventory import AddressIndex
 from auditor.verdicts.lookup import first_rows, lookup_unique
 
 ROLES: tuple[Role, ...] = tuple(Role)
