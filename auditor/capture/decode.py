@@ -744,14 +744,26 @@ class _Decoder:
         if len(r4):
             out.append((r4, q4, qp, IPV4_MAPPED_LO_PREFIX | self.be32(r4, q4 + 12), np.zeros(len(r4), np.uint64),
                         IPV4_MAPPED_LO_PREFIX | self.be32(r4, q4 + 16), np.zeros(len(r4), np.uint64), q4 + ihl))
+        # quoted IPv6: header, extension headers (a fragment only at offset 0), 4 port bytes
         s6 = (q + 44 <= cap) & (v == 6)
-        r6, q6 = r[s6], q[s6]
+        r6, q6, cap6 = r[s6], q[s6], cap[s6]
         qp = self.u8(r6, q6 + 6)
-        ok = (qp == 6) | (qp == 17)
-        r6, q6, qp = r6[ok], q6[ok], qp[ok]
+        l4 = q6 + 40
+        for _ in range(4):
+            ext = _any_of(qp, (0, 43, 60, 44)) & (l4 + 8 <= cap6)
+            if not ext.any():
+                break
+            e, eo = r6[ext], l4[ext]
+            is_frag = qp[ext] == 44
+            later = is_frag & ((self.be16(e, eo + 2) >> 3) != 0)
+            hl = np.where(is_frag, 8, (self.u8(e, eo + 1) + 1) * 8)
+            qp[ext] = np.where(later, -1, self.u8(e, eo))
+            l4[ext] = eo + hl
+        ok = ((qp == 6) | (qp == 17)) & (l4 + 4 <= cap6)
+        r6, q6, qp, l4 = r6[ok], q6[ok], qp[ok], l4[ok]
         if len(r6):
             out.append((r6, q6, qp, self.be64(r6, q6 + 16), self.be64(r6, q6 + 8),
-                        self.be64(r6, q6 + 32), self.be64(r6, q6 + 24), q6 + 40))
+                        self.be64(r6, q6 + 32), self.be64(r6, q6 + 24), l4))
         if not out:
             return empty
         cols: dict[str, list[np.ndarray]] = {k: [] for k in ICMP_NAMES}

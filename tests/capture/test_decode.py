@@ -281,9 +281,15 @@ def test_icmp_unreachable_quoting_tcp_and_udp(tmp_path: Path) -> None:
         bytes(Eth() / IPv6(src="2001:db8::fe", dst="2001:db8::1") / ICMPv6TimeExceeded()
               / IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP(sport=5000, dport=53)),
         bytes(Eth() / IP(src="192.0.2.254", dst="10.1.0.1") / ICMP(type=3, code=1) / bytes(quoted_tcp)[:22]),  # ports cut
+        bytes(Eth() / IPv6(src="2001:db8::fe", dst="2001:db8::1") / ICMPv6DestUnreach(code=4)
+              / IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrDestOpt()
+              / IPv6ExtHdrFragment(offset=0, m=1, id=5) / TCP(sport=40000, dport=4008)),
+        bytes(Eth() / IPv6(src="2001:db8::fe", dst="2001:db8::1") / ICMPv6DestUnreach(code=4)
+              / IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrFragment(offset=3, m=0, id=5, nh=6)
+              / (b"\0" * 8)),  # a later fragment quotes no ports
     ]
     stream, b = decode(tmp_path, frames)
-    assert stream.counts["icmp"] == 7
+    assert stream.counts["icmp"] == 9
     e = b.icmp_errors
     got = [(int(e.icmp_type[i]), int(e.icmp_code[i]), addr_to_text(e.reporter_hi[i], e.reporter_lo[i]),
             addr_to_text(e.src_hi[i], e.src_lo[i]), addr_to_text(e.dst_hi[i], e.dst_lo[i]),
@@ -292,6 +298,7 @@ def test_icmp_unreachable_quoting_tcp_and_udp(tmp_path: Path) -> None:
         (3, 13, "192.0.2.254", "10.1.0.1", "10.2.0.2", 6, 40000, 4008, T0),
         (3, 3, "10.2.0.2", "10.1.0.1", "10.2.0.2", 17, 5000, 53, T0 + 1000),
         (1, 1, "2001:db8::fe", "2001:db8::1", "2001:db8::2", 17, 5000, 53, T0 + 4000),
+        (1, 4, "2001:db8::fe", "2001:db8::1", "2001:db8::2", 6, 40000, 4008, T0 + 7000),
     ])
 
 
