@@ -27,6 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SEED = 0
+SCAPY = "2.8.0"  # the scapy that made the committed files (byte-identity holds with it)
 
 if __name__ == "__main__":
     sys.path.insert(0, str(HERE.parent))  # the source checkout's auditor package
