@@ -37,6 +37,7 @@ from .reference import FileFacts, open_decompressed
 
 _loaded = False
 _UDP_TUNNELS: dict[int, Any] = {}
+_CARRIERS: set[Any] = set()  # link and tunnel layers: a header that may lead to an IP one
 _LOCAL_BINDINGS: dict[Any, tuple[str, tuple[int, ...], Any]] = {}
 # classes bound at import (see _load)
 IP: Any = None
@@ -45,7 +46,7 @@ IPv6: Any = None
 
 def _load() -> None:
     """Import scapy's layers and the contribs the SPEC's tunnels need (once)."""
-    global _loaded, IP, IPv6, _TCP, _UDP, _GRE, _VXLAN, _GENEVE, _GTP_U, _RAW, _PADDING, _NOPAYLOAD
+    global _loaded, IP, IPv6, _TCP, _UDP, _GRE, _VXLAN, _GENEVE, _GTP_U, _MPLS, _RAW, _PADDING, _NOPAYLOAD
     global _IP6_EXT, _IP6_FRAG, _IPERROR, _IPERROR6, _TCPERROR, _UDPERROR, _ICMP, _ICMP6_UNREACH, _L2TYPES
     if _loaded:
         return
@@ -81,7 +82,18 @@ def _load() -> None:
     from scapy.contrib.gtp import GTP_U_Header
 
     _GTP_U = GTP_U_Header
+    from scapy.contrib import erspan, mpls
+
+    _MPLS = mpls.MPLS
     _UDP_TUNNELS.update({4789: VXLAN, 6081: GENEVE, 4754: GRE, 2152: GTP_U_Header})
+    from scapy.layers import dot11, l2, ppp
+
+    _CARRIERS.update({
+        l2.Ether, l2.Dot3, l2.Dot1Q, l2.Dot1AD, l2.LLC, l2.SNAP, l2.CookedLinux, l2.CookedLinuxV2, l2.Loopback,
+        l2.GRE, ppp.PPP, ppp.PPPoE, ppp.HDLC, mpls.MPLS, mpls.EoMCW, erspan.ERSPAN, erspan.ERSPAN_II,
+        erspan.ERSPAN_III, erspan.ERSPAN_PlatformSpecific, VXLAN, GENEVE, dot11.RadioTap, dot11.Dot11,
+        dot11.Dot11QoS, GTP_U_Header,
+    })
     from scapy.contrib.mpls import MPLS
     from scapy.layers.ppp import PPP
 
@@ -126,6 +138,8 @@ def _quiet() -> Iterator[list[str]]:
 
 
 _V4 = 0x0000FFFF00000000
+# IPv6 next-header values the native reader walks as extension headers
+_EXT_NH = (0, 43, 60, 44, 51, 135, 139, 140)
 
 
 def _addr4(text: str) -> tuple[int, int]:
@@ -138,6 +152,21 @@ def _addr6(text: str) -> tuple[int, int]:
 
     v = int(ipaddress.IPv6Address(text))
     return v >> 64, v & 0xFFFFFFFFFFFFFFFF
+
+
+_FIXED: dict[Any, int] = {}
+
+
+def _fixed_len(cls: Any) -> int:
+    """Bytes of a layer's header as scapy builds it with default fields."""
+    n = _FIXED.get(cls)
+    if n is None:
+        try:
+            n = len(bytes(cls()))
+        except Exception:  # noqa: BLE001 - some layers cannot be built bare
+            n = 0
+        _FIXED[cls] = n
+    return n
 
 
 def _avail(layer: Any) -> int:
@@ -196,6 +225,15 @@ def _walk(pkt: Any) -> _Result:
             continue
         if isinstance(layer, _NOPAYLOAD) or t is _PADDING:
             return res or _Result(Bucket.NON_IP)
+        if t in _CARRIERS and isinstance(layer.payload, _NOPAYLOAD):
+            if _avail(layer) < _fixed_len(t):
+                # a link or tunnel header cut short (scapy fills the missing fields with defaults)
+                return res or _Result(Bucket.MALFORMED)
+            want = layer.guess_payload_class(b"")
+            if want is IP or want is IPv6:
+                return _Result(Bucket.MALFORMED)  # the IP header it announces is missing
+            if (want in _CARRIERS or t is _MPLS) and res is None:
+                return _Result(Bucket.MALFORMED)  # the next header it announces is missing
         if t is _RAW and type(layer.underlayer) in _LOCAL_BINDINGS:
             field, values, inner = _LOCAL_BINDINGS[type(layer.underlayer)]
             if getattr(layer.underlayer, field) in values:
@@ -210,7 +248,8 @@ def _walk(pkt: Any) -> _Result:
                 return _Result(Bucket.MALFORMED)  # an IP header cut short, also inside a tunnel
             if res is not None:
                 return res  # a tunnel that never reached an inner IP header: the outer result stands
-            return _Result(Bucket.NON_IP if want in (_RAW, _PADDING) else Bucket.MALFORMED)
+            # a carrier cut short is malformed; any other non-IP protocol is non-IP, cut or not
+            return _Result(Bucket.MALFORMED if want in _CARRIERS else Bucket.NON_IP)
         layer = layer.payload
 
 
@@ -241,7 +280,13 @@ def _ip6(ip6: Any) -> tuple[_Result, Any]:
     r.src, r.dst = _addr6(ip6.src), _addr6(ip6.dst)
     nh = int(ip6.nh)
     layer = ip6.payload
-    while isinstance(layer, _IP6_EXT):
+    while True:
+        if nh in _EXT_NH and not isinstance(layer, _IP6_EXT):
+            return _Result(Bucket.MALFORMED), None  # an extension header scapy could not read: cut short
+        if not isinstance(layer, _IP6_EXT):
+            break
+        if _avail(layer) < 8:
+            return _Result(Bucket.MALFORMED), None
         if type(layer) is _IP6_FRAG:
             r.ip_id = int(layer.id)
             if layer.offset:
@@ -312,10 +357,14 @@ def _udp_tunnel(udp: Any, sport: int, dport: int) -> Any:
         return None
     if cls is _GTP_U:
         # only a G-PDU (message type 255) carries a packet, and only IP counts
-        if header.gtp_type != 255 or type(header.payload) not in (IP, IPv6):
+        if header.gtp_type != 255 or (data[header_len(header):][:1] or b"\0")[0] >> 4 not in (4, 6):
             return None
-        return header.payload
+        return header
     return header if cls is _GRE else header.payload
+
+
+def header_len(layer: Any) -> int:
+    return _avail(layer) - (0 if isinstance(layer.payload, _NOPAYLOAD) else _avail(layer.payload))
 
 
 def _icmp_error(icmp: Any, proto: int) -> tuple | None:
