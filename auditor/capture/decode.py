@@ -41,7 +41,7 @@ def _any_of(a: np.ndarray, values: tuple[int, ...]) -> np.ndarray:
     return out
 
 MAX_CAPLEN = 256 * 1024  # the reader never hands over a longer record
-_UDP_TUNNEL_PORTS = (4789, 6081, 4754, 3544, 2152, 5072)  # VXLAN, Geneve, GRE, Teredo, GTP-U, AYIYA
+_UDP_TUNNEL_PORTS = (4789, 6081, 4754, 3544, 2152, 5072, 1701)  # VXLAN, Geneve, GRE, Teredo, GTP-U, AYIYA, L2TP
 _MAX_DEPTH = 24  # iterations; each advances every live row, so this bounds nesting
 
 # LINKTYPE values decoded here (https://www.tcpdump.org/linktypes.html).
@@ -388,6 +388,17 @@ class _Decoder:
         self.st[r[sel]] = PPP
         sel = et == 0x6558  # transparent Ethernet bridging (GRE, Geneve)
         self.st[r[sel]] = ETH
+        sel = et == 0x88E7  # 802.1ah provider backbone bridging: 4-byte I-TAG, then the customer frame
+        if sel.any():
+            b, bo = r[sel], o[sel] + 4
+            ok = self.need(b, bo)
+            self.goto(b[ok], ETH, bo[ok])
+        sel = et == 0x8926  # Cisco VN-Tag: 4 bytes, then an ethertype
+        if sel.any():
+            v, vo = r[sel], o[sel]
+            ok = self.need(v, vo + 6)
+            v, vo = v[ok], vo[ok]
+            self.goto(v, ETYPE, vo + 6, self.be16(v, vo + 4))
         sel = et == 0x88BE  # ERSPAN II (type I has no header: GRE without sequence)
         if sel.any():
             e, eo = r[sel], o[sel]
@@ -410,7 +421,7 @@ class _Decoder:
             self.goto(ip[nib == 6], IP6, ipo[nib == 6])
             self.non_ip(ip[(nib != 4) & (nib != 6)])
             self.non_ip(e[(ft != 0) & (ft != 2)])
-        known = _any_of(et, (0x0800, 0x86DD, 0x8847, 0x8848, 0x8864, 0x880B, 0x6558, 0x88BE, 0x22EB))
+        known = _any_of(et, (0x0800, 0x86DD, 0x8847, 0x8848, 0x8864, 0x880B, 0x6558, 0x88BE, 0x22EB, 0x88E7, 0x8926))
         self.non_ip(r[~known])
 
     def h_mpls(self, r: np.ndarray) -> None:
@@ -625,6 +636,21 @@ class _Decoder:
         sel = port == 2152  # GTPv1-U: a G-PDU carries an IP packet
         if sel.any():
             self.gtp_u(t[sel], u[sel])
+        sel = port == 1701  # L2TPv2 data message: optional length, sequence, offset; then PPP
+        if sel.any():
+            t2, u2 = t[sel], u[sel]
+            ok = self.need(t2, u2 + 6)
+            t2, u2 = t2[ok], u2[ok]
+            flags = self.be16(t2, u2)
+            data = ((flags & 0x8000) == 0) & ((flags & 0x000F) == 2)
+            t2, u2, flags = t2[data], u2[data], flags[data]
+            hl = 2 + 2 * ((flags & 0x4000) != 0) + 4 + 4 * ((flags & 0x0800) != 0)
+            has_off = (flags & 0x0200) != 0
+            ok = self.need(t2, u2 + hl + 2 * has_off)
+            t2, u2, hl, has_off = t2[ok], u2[ok], hl[ok], has_off[ok]
+            pad = np.zeros(len(t2), np.int64)
+            pad[has_off] = 2 + self.be16(t2[has_off], (u2 + hl)[has_off])
+            self.goto(t2, PPP, u2 + hl + pad)
         sel = port == 5072  # AYIYA: identity and signature, then the packet of its next-header
         if sel.any():
             a, ao = t[sel], u[sel]

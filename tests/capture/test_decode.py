@@ -374,3 +374,18 @@ def test_icmp_errors_found_in_wider_decodes_keep_their_packet_time(tmp_path: Pat
     got = sorted((int(t), addr_to_text(h, lo), int(c)) for t, h, lo, c in zip(e.ts_ns, e.reporter_hi, e.reporter_lo, e.icmp_code))
     want = sorted((T0 + i * 1000, "192.0.2.254" if i % 3 else "192.0.2.253", 13 if i % 3 else 1) for i in range(30))
     assert got == want
+
+
+def test_backbone_bridging_vn_tag_and_l2tp(tmp_path: Path) -> None:
+    outer = Eth() / IP(src="192.0.2.1", dst="192.0.2.2")
+    frames = [
+        bytes(Eth(type=0x88E7)) + b"\x00\x00\x01\x00" + bytes(Eth() / INNER),  # 802.1ah I-TAG
+        bytes(Eth(type=0x8926)) + b"\x00\x01\x00\x02\x08\x00" + bytes(INNER),  # VN-Tag
+        bytes(outer / UDP(sport=1701, dport=1701) / b"\x00\x02\x00\x01\x00\x02" / b"\xff\x03\x00\x21" / INNER),
+        bytes(outer / UDP(sport=1701, dport=1701) / b"\x4a\x02\x00\x44\x00\x01\x00\x02\x00\x05\x00\x06\x00\x02\xee\xee"
+              / b"\x00\x21" / INNER),  # length, sequence and a 2-byte offset pad
+        bytes(outer / UDP(sport=1701, dport=1701) / b"\xc8\x02\x00\x0c\x00\x01\x00\x00\x00\x00\x00\x00"),  # control
+    ]
+    _, b = decode(tmp_path, frames)
+    assert [row(b, i) for i in range(4)] == [TCP_ROW] * 4
+    assert row(b, 4)["bucket"] == "udp" and row(b, 4)["dport"] == 1701
