@@ -286,3 +286,37 @@ def test_ring_buffer_segments_give_the_same_findings(tmp_path):
     assert sorted(map(key, report["findings"]), key=str) == sorted(findings, key=str)
     coverage = {(c["rule"], c["client"], c["server"]): c["status"] for c in report["coverage"]}
     assert {k: v for k, v in coverage.items() if v != "met"} == not_met
+
+
+STEADY_RULES = {
+    "zvm-vcenter", "zvm-vra", "zvm-vba", "vra-control", "vra-data",
+    "zvm-vra-checkpoints", "zvm-peer", "dns",
+}  # fmt: skip
+# present when their periodic flows fall inside the window
+BACKGROUND_RULES = {"zvm-vba-service", "zvm-gui", "ntp"}
+
+
+@pytest.mark.parametrize(
+    ("scenario", "required", "absent"),
+    [
+        ("healthy-two-site", STEADY_RULES, set()),
+        ("healthy-ipv6", STEADY_RULES, set()),
+        ("single-vcenter", STEADY_RULES - {"zvm-peer"}, {"zvm-peer"}),
+        (
+            "vra-install",
+            STEADY_RULES | {"vra-install-ssh", "vra-install-https", "zvm-vra-logs"},
+            set(),
+        ),
+    ],
+)
+def test_each_flow_is_named_by_its_rule(reports, scenario, required, absent):
+    """Every flow of a healthy capture is expected, named by the rule of its
+    port and roles (the first in load order, SPEC section 6)."""
+    flows = reports(scenario)["flows"]
+    assert {f["verdict"] for f in flows} == {"expected"}
+    rules = {f["rule"] for f in flows}
+    assert required <= rules
+    assert rules - required - BACKGROUND_RULES == set()
+    assert not rules & absent
+    by_port = {(f["server_port"], f["rule"]) for f in flows}
+    assert (4006, "zvm-vra") in by_port and (4006, "zvm-vba") in by_port  # same port, two rules
