@@ -78,6 +78,11 @@ SCENARIOS: dict[str, Scenario] = dict(
             Plan(vra_data="prohibited"),
         ),
         _s(
+            "4008-missing",
+            "No 4008 between the sites at all, 4007 still up (nothing to replicate, or never tried).",
+            Plan(vra_data="missing"),
+        ),
+        _s(
             "4008-stale-vra",
             "The first protected VRA sends 4008 to the recovery VRA's old address, not in the inventory.",
             Plan(stale_vra=True),

@@ -25,7 +25,7 @@ class Plan:
 
     duration_s: int = 60  # a minute: every steady flow shows at least once
     bulk_segments: int = 6  # full segments per 4008 replication burst
-    vra_data: str = "ok"  # ok | drop | refuse | prohibited   (4008 between paired VRAs)
+    vra_data: str = "ok"  # ok | drop | refuse | prohibited | missing   (4008 between paired VRAs)
     stale_vra: bool = False  # the first protected VRA sends 4008 to STALE_VRA_IP instead
     zvm_peer: str = "ok"  # ok | missing | drop   (9081 between the ZVMs)
     vcenter_reversed: bool = False  # the protected site's vCenter opens 443 to its ZVM
@@ -274,6 +274,8 @@ class Traffic:
         the next burst is never acknowledged, the VRA retransmits, gives up,
         resets the connection and tries to reconnect, unanswered."""
         plan = self.plan
+        if plan.vra_data == "missing":
+            return  # replication not configured: the VRAs never open 4008
         if plan.vra_data == "drop":
             return self.vra_data_unanswered(protected, recovery.addr)
         if plan.vra_data in ("refuse", "prohibited"):

@@ -19,7 +19,7 @@ from .test_scenario_findings import _audit, key
 
 plans = st.builds(
     Plan,
-    vra_data=st.sampled_from(["ok", "drop", "refuse", "prohibited"]),
+    vra_data=st.sampled_from(["ok", "drop", "refuse", "prohibited", "missing"]),
     stale_vra=st.booleans(),
     zvm_peer=st.sampled_from(["ok", "missing", "drop"]),
     vcenter_reversed=st.booleans(),
@@ -36,17 +36,20 @@ def predicted(plan: Plan) -> tuple[list, dict]:
     for i, (protected, recovery) in enumerate(pairs):
         if plan.stale_vra and i == 0:  # server outside the inventory
             findings.append(("misdirected", "vra-data", protected, STALE_VRA_IP, 4008, "high"))
+        elif plan.vra_data == "missing":  # no 4008 flow of this pair at all
+            pass
         elif plan.vra_data != "ok":  # S0, REJ or ICMP-quoted: blocked
             findings.append(("blocked", "vra-data", protected, recovery, 4008, "critical"))
             blocked = True
         else:
             met = True
     if not met:
-        # `some` expectation, not met: the second pair's flows are blocked
-        # (a stale first pair alone never leaves it without 4008 flows), so
-        # blocked, not missing; the blocked findings stand for it
-        assert blocked
-        coverage[("vra-data", "dr", "prod")] = "blocked"
+        # the `some` expectation of the site pair: blocked flows of its rule
+        # make it blocked (the blocked findings stand for it); else missing,
+        # sites in name order. A misdirected flow (stale address) is neither.
+        coverage[("vra-data", "dr", "prod")] = "blocked" if blocked else "missing"
+        if not blocked:
+            findings.append(("missing", "vra-data", "dr", "prod", 4008, "critical"))
     if plan.zvm_peer == "missing":
         findings.append(("missing", "zvm-peer", "zvm-dr", "zvm-prod", 9081, "critical"))
         coverage[("zvm-peer", "zvm-dr", "zvm-prod")] = "missing"

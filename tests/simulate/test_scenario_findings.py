@@ -39,6 +39,13 @@ EXPECTED: dict[str, tuple[list[Finding], dict[tuple[str, str, str], str]]] = {
     "4008-refused": (BLOCKED_4008, BLOCKED_4008_COVERAGE),
     # ICMP destination-unreachable quoting the SYN → blocked.
     "4008-icmp-prohibited": (BLOCKED_4008, BLOCKED_4008_COVERAGE),
+    # No 4008 flow at all between prod and dr, though both sites' VRAs are seen
+    # (4007): the `some` expectation of vra-data for the site pair is missing,
+    # written with sites in name order and a null host and ip (SPEC 6, 7).
+    "4008-missing": (
+        [("missing", "vra-data", "dr", "prod", 4008, "critical")],
+        {("vra-data", "dr", "prod"): "missing"},
+    ),
     # vra-prod-1's 4008 goes to an address outside the inventory: the client's
     # role, the port and the proto match vra-data but the server is no VRA →
     # misdirected (high), whatever its state. vra-prod-2 → vra-dr-2 still
@@ -145,14 +152,13 @@ def _audit(cap, inv):
 
 
 def key(f: dict) -> Finding:
-    return (
-        f["kind"],
-        f["rule"],
-        f["client"]["host"] or f["client"]["ip"],
-        f["server"]["host"] or f["server"]["ip"],
-        f["port"],
-        f["severity"],
-    )
+    """A finding as (kind, rule, client, server, port, severity); an end is
+    its host, else its address, else (a `some` rule's missing) its site."""
+
+    def end(e: dict) -> str:
+        return e["host"] or e["ip"] or e["site"]
+
+    return (f["kind"], f["rule"], end(f["client"]), end(f["server"]), f["port"], f["severity"])
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +181,11 @@ def test_exact_findings(reports, scenario):
     for f in report["findings"]:
         assert f["proto"] == "tcp" and f["detail"]
         if f["kind"] == "missing":
-            # our missing findings are all of `each` rules: they name hosts
-            assert f["flows"] == 0 and f["client"]["host"] and f["server"]["host"]
+            assert f["flows"] == 0 and f["first_seen"] is None
+            if f["rule"] == "vra-data":  # `some`: sites, with a null host and ip
+                assert f["client"]["host"] is f["client"]["ip"] is f["server"]["ip"] is None
+            else:  # `each`: hosts
+                assert f["client"]["host"] and f["server"]["host"]
         else:
             assert f["flows"] >= 1 and f["packets"] >= f["flows"]
     # summary counts agree with the findings list
