@@ -174,6 +174,7 @@ def campaign(args: argparse.Namespace) -> dict:
     times: list[float] = []
     peak_kb = 0
     cli_exits: collections.Counter = collections.Counter()
+    signatures: collections.Counter = collections.Counter()
     done = 0
     t0 = time.monotonic()
 
@@ -191,7 +192,9 @@ def campaign(args: argparse.Namespace) -> dict:
             slowest = {k: res.get(k) for k in ("i", "seconds", "what", "size", "outcome")}
         if res["outcome"] in ("crash", "hang") or res["outcome"].startswith("known:"):
             findings.append({k: res.get(k) for k in ("i", "outcome", "what", "error", "reproducer")})
-            if res["outcome"] in ("crash", "hang"):
+            sig = (res["outcome"], str(res.get("error"))[:100])
+            signatures[sig] += 1
+            if res["outcome"] in ("crash", "hang") and signatures[sig] == 1:  # first of each kind only
                 print(f"  {res['outcome'].upper()} input {res['i']}: {res.get('error')}\n"
                       f"    {res.get('what')}\n    reproducer: {res.get('reproducer')}", flush=True)
         if args.progress and done % args.progress == 0:
@@ -225,7 +228,8 @@ def campaign(args: argparse.Namespace) -> dict:
         "address_space_limit_mb": round(pool.info.get("as_limit", 0) / 2**20),
         "peak_rss_mb": round(peak_kb / 1024, 1),
         "mutations": dict(ops.most_common()),
-        "findings": findings,
+        "finding_kinds": [{"outcome": o, "error": e, "inputs": n} for (o, e), n in signatures.most_common()],
+        "findings": findings[:200],
         "out": str(out),
     }
 

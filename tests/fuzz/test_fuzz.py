@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from auditor.capture import capture_to_packets
 from auditor.errors import CaptureError
 
-from .invariants import check_capture, check_cli, known_bug, time_limit
+from .invariants import check_capture, check_cli, check_pair, known_bug, time_limit
 from .mutate import OPS, compress, make_mutant, units
 from .seeds import CORPUS, T0, all_seeds, corpus_seeds, epb, frames, generated_seeds, idb, pcap_file, shb
 
@@ -76,6 +76,10 @@ def test_mutants_keep_the_invariants(rng: random.Random, through_cli: int, work:
             outcome = check_capture(path)
             if through_cli == 0:
                 check_cli(path, work, outcome)
+            elif through_cli == 1:  # and read together with a second mutant
+                other = work / "mutant2.bin"
+                other.write_bytes(make_mutant(rng, all_seeds()).data)
+                check_pair(path, other, (outcome, check_capture(other, chunk_check=False)))
     except Exception as e:
         if known_bug(e) is None:
             raise
@@ -132,12 +136,18 @@ def _zstd_pcap() -> bytes:
     pytest.param(b"\x28\xb5\x2f\xfd" + b"\xff" * 20, id="zstd-magic-then-junk"),
     pytest.param(_zstd_pcap() + bytes(range(8)), id="zstd-trailing-garbage"),
 ])
-def test_corrupt_zstd_is_an_input_problem(data: bytes, work: Path) -> None:
-    path = work / "corrupt.pcap.zst"
+@pytest.mark.parametrize("given_as", ["file", "directory"])
+def test_corrupt_zstd_is_an_input_problem(data: bytes, given_as: str, work: Path) -> None:
+    """Also through a directory: expand_capture_paths → source.is_capture_file
+    reads the head through the zstd decompressor and lets ZstdError out too."""
+    folder = work / f"zstd_{given_as}_{len(data)}"
+    folder.mkdir(exist_ok=True)
+    path = folder / "corrupt.pcap.zst"
     path.write_bytes(data)
     with time_limit(SECONDS_PER_INPUT):
-        check_capture(path)
-        assert check_cli(path, work) in (0, 2)
+        if given_as == "file":
+            check_capture(path)
+        assert check_cli(path if given_as == "file" else folder, work) in (0, 2)
 
 
 @pytest.mark.xfail(strict=True, reason="a packet block before its section's interface block is "
@@ -150,3 +160,25 @@ def test_packet_block_before_its_interface_block(work: Path) -> None:
     for chunk in (1 << 18, 1):
         with pytest.raises(CaptureError, match=r": byte 28: packet block for interface 0 "):
             list(capture_to_packets([path], chunk_packets=chunk))
+
+
+@pytest.mark.xfail(strict=True, reason="the flow stage's idle gap overflows int64 for packet times "
+                   "further apart than 2**63 ns: one flow instead of two, and a result that depends on "
+                   "the chunk size when another packet lies between")
+@pytest.mark.parametrize("between", ["nothing", "icmp_error"])
+def test_flows_of_times_further_apart_than_int64(between: str, work: Path) -> None:
+    """Minimised from campaign input 3131 (seed 1): two ACKs of one TCP
+    5-tuple 330 years apart (pcapng ticks read as int64: one before 1970,
+    one after 2061) are two flows (far beyond the 5-minute idle time), in
+    any chunk size. Between them: nothing, or an ICMP error quoting a UDP
+    flow (which makes the result chunk-dependent)."""
+    from auditor.flows import packets_to_flows
+
+    eth = frames()["eth"]
+    ack, unreach = eth[2], eth[6]
+    mid = epb(0, T0, unreach) if between == "icmp_error" else b""
+    data = shb() + idb(1, tsresol=9) + epb(0, -7523372031854775806 % 2**64, ack) + mid + epb(0, 2899545218721258328, ack)
+    path = work / f"times_far_apart_{between}.pcapng"
+    path.write_bytes(data)
+    counts = [len(packets_to_flows(capture_to_packets([path], chunk_packets=c)).flows) for c in (1 << 18, 2, 1)]
+    assert counts == [2, 2, 2]
