@@ -231,7 +231,9 @@ def _walk(pkt: Any) -> _Result:
                 return res or _Result(Bucket.MALFORMED)
             want = layer.guess_payload_class(b"")
             if want is IP or want is IPv6:
-                return _Result(Bucket.MALFORMED)  # the IP header it announces is missing
+                # the IP header it announces is missing: malformed, but a tunnel cut before
+                # its inner IP header leaves the outer result standing
+                return res or _Result(Bucket.MALFORMED)
             if (want in _CARRIERS or t is _MPLS) and res is None:
                 return _Result(Bucket.MALFORMED)  # the next header it announces is missing
         if t is _RAW and type(layer.underlayer) in _LOCAL_BINDINGS:
@@ -318,7 +320,9 @@ def _upper(r: _Result, l4: Any, ip: Any) -> tuple[_Result, Any]:
         r.icmp = _icmp_error(l4, p)
         return r, None
     if p in (4, 41, 47):  # IP-in-IP, 6in4, GRE
-        if type(l4) is _RAW or isinstance(l4, _NOPAYLOAD):
+        if isinstance(l4, _NOPAYLOAD):
+            return r, None  # cut before the inner header: the outer result stands
+        if type(l4) is _RAW:
             if p in (4, 41):
                 return _Result(Bucket.MALFORMED), None  # the inner IP header is cut short
             return r, None

@@ -47,6 +47,15 @@ _WTAP_TO_LINKTYPE = {1: 1, 4: 9, 7: 101, 15: 0, 19: 104, 20: 105, 23: 127, 25: 1
 _UNDISSECTED = frozenset({"data", "user_dlt", "pcap_pktdata"})
 # UDP payload protocols that carry a packet, as the native reader decodes them
 _UDP_TUNNELS = ("vxlan", "geneve", "gre", "teredo", "gtp", "ayiya")
+# link and tunnel layers: cut short, they hide whether an IP header follows
+_CARRIERS = frozenset({"eth", "vlan", "ieee8021ad", "sll", "null", "loop", "ppp", "pppoes", "mpls", "pwethcw", "gre",
+                       "erspan", "vxlan", "geneve", "radiotap", "wlan_radio", "wlan", "llc", "ethertype", "raw",
+                       "pflog", "nflog", "ppi", "chdlc", "gtp", "teredo", "ayiya"})
+_ETYPE_FIELDS = ("eth.type", "vlan.etype", "ieee8021ad.etype", "sll.etype", "sll.ltype", "ethertype.type",
+                 "llc.type", "gre.proto", "geneve.proto_type", "ppp.protocol", "chdlc.protocol")
+# ethertypes (and PPP protocols) of IP or of a header that may carry it, as the native reader follows them
+_CARRIER_ETYPES = frozenset({0x0800, 0x86DD, 0x8847, 0x8848, 0x8864, 0x880B, 0x6558, 0x88BE, 0x22EB, 0x8100, 0x88A8,
+                             0x9100, 0x9200, 0x0021, 0x0057, 0x0281, 0x0283})
 # IPv6 extension headers (next-header value → tshark's field prefix)
 _EXT_NXT = {0: "ipv6.hopopts", 43: "ipv6.routing", 60: "ipv6.dstopts", 44: "ipv6.fraghdr", 135: "mip6", 140: "shim6"}
 _NOT_A_LAYER = ("frame", "pkt_comment", "_ws.short", "_ws.malformed", "_ws.expert", "_ws.lua.fake", "_ws.unreassembled")
@@ -132,8 +141,18 @@ def packet_row(pkt: Any) -> _Result:
         i = j
     if res is not None:
         return res
-    if not names or set(names) <= _UNDISSECTED:
+    if not names:
+        return _Result(Bucket.MALFORMED)  # not even a link header
+    if set(names) <= _UNDISSECTED:
         return _Result(Bucket.UNSUPPORTED_LINK)
+    short = any(lay.layer_name in ("_ws.short", "_ws.malformed") for lay in pkt.layers)
+    if short and names[-1] in _CARRIERS:
+        # a link or tunnel header cut short, or whole but what it announces is missing; an
+        # ethertype of a protocol that is not IP and carries none (ARP...) is simply not IP
+        etype = next((_f(layers[-1], k) for k in _ETYPE_FIELDS if k in layers[-1]._all_fields), None)
+        if etype is not None and _int(etype) not in _CARRIER_ETYPES:
+            return _Result(Bucket.NON_IP)
+        return _Result(Bucket.MALFORMED)
     return _Result(Bucket.NON_IP)
 
 
@@ -222,9 +241,9 @@ def _upper(r: _Result, layers: list, names: list[str], j: int) -> tuple[_Result,
         if name in ("icmp", "icmpv6"):
             r.icmp = _icmp_error(layers[j], name)
         return r, None
-    if p in (4, 41):  # IP-in-IP, 6in4: the inner header must be there
+    if p in (4, 41):  # IP-in-IP, 6in4 (a partial inner header is a layer whose fields are missing)
         if name not in ("ip", "ipv6"):
-            return _Result(Bucket.MALFORMED), None
+            return r, None  # cut before the inner header: the outer result stands
         return r, j
     if p == 47 and name == "gre":
         return r, j

@@ -282,3 +282,29 @@ def write_pcapng(path: Path, by_link: dict[int, Frames], step_ns: int = 1_000_00
 
 def all_ethernet() -> Frames:
     return [f for make in KINDS.values() for f in make()]
+
+
+def ip_header_starts(data: bytes) -> list[int]:
+    """Offsets where a whole IP header of this frame starts (an IPv4 header with
+    a valid checksum, an IPv6 header whose payload length runs to the end)."""
+    out = []
+    for o in range(len(data) - 20):
+        v = data[o] >> 4
+        if v == 4 and data[o] & 15 >= 5:
+            hl = (data[o] & 15) * 4
+            words = struct.unpack(f"!{hl // 2}H", data[o:o + hl]) if o + hl <= len(data) else None
+            if words:
+                total = sum(words)
+                while total >> 16:
+                    total = (total & 0xFFFF) + (total >> 16)
+                if total == 0xFFFF:
+                    out.append(o)
+        elif v == 6 and o + 40 <= len(data) and struct.unpack("!H", data[o + 4:o + 6])[0] == len(data) - o - 40:
+            out.append(o)
+    return out
+
+
+def tunnel_cuts() -> Frames:
+    """Tunnels cut exactly where their inner IP header would start."""
+    frames = [f for f, _ in tunnels()[:8]] + [f for f, _ in udp_tunnels()[2:4]]
+    return [(f, ip_header_starts(f)[1]) for f in frames]
