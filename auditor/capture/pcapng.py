@@ -84,8 +84,10 @@ def walk_pcapng_blocks(
     Returns (packet block offsets, their block types, offset of the first
     block not consumed, damage as (offset, what was found) or None, bytes the
     unconsumed block needs when it is incomplete). Section and interface
-    blocks update ``st`` on the way; the walk returns at a new section when
-    it already holds packets, so one result has one byte order. This is the
+    blocks update ``st`` on the way; the walk returns at a new section or
+    interface when it already holds packets, so one result has one byte
+    order and its packet blocks are checked against the interfaces that
+    preceded them, whatever the chunk size. This is the
     only per-block Python loop; fields are decoded with numpy afterwards.
     """
     head = struct.Struct(st.endian + "II").unpack_from
@@ -160,6 +162,8 @@ def walk_pcapng_blocks(
             st.sections += 1
             st.section_ifaces = []
         elif btype == IDB:
+            if n:  # packet blocks so far were checked against the interfaces before this one
+                break
             problem = _parse_idb(buf, pos, blen, st)
             if problem:
                 return *done(), pos, (pos, problem), 0

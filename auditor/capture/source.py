@@ -114,7 +114,11 @@ def read_fully(stream: Any, view: memoryview) -> tuple[int, str | None]:
     got = 0
     # Decompressors: one raw read at a time (read1), so the bytes before a
     # failure are not lost inside a buffered read.
-    read1 = None if isinstance(stream, HashingFile) else getattr(stream, "read1", None)
+    plain = isinstance(stream, HashingFile)
+    read1 = None if plain else getattr(stream, "read1", None)
+    # Whatever a decompressor raises means damaged data (zstandard.ZstdError,
+    # zlib.error, EOFError, ...), never a bug of ours: a warning, not exit 3.
+    failures = DECOMPRESSION_ERRORS if plain else (Exception,)
     while got < len(view):
         try:
             if read1 is not None:
@@ -123,7 +127,7 @@ def read_fully(stream: Any, view: memoryview) -> tuple[int, str | None]:
                 view[got : got + n] = data
             else:
                 n = stream.readinto(view[got:])
-        except DECOMPRESSION_ERRORS as e:
+        except failures as e:
             return got, str(e) or type(e).__name__
         if not n:
             break
@@ -150,9 +154,6 @@ def sniff_format(head: bytes, path: str, compression: str | None) -> str:
     )
 
 
-_SNIFF_ERRORS: tuple[type[BaseException], ...] = (CaptureError, *DECOMPRESSION_ERRORS)
-
-
 def is_capture_file(path: Path) -> bool:
     """Cheap check used when expanding a directory: magic of the (decompressed) head."""
     try:
@@ -165,8 +166,11 @@ def is_capture_file(path: Path) -> bool:
             try:
                 stream = decompressor(raw, comp, str(path))
                 inner = stream.read(4)
-            except _SNIFF_ERRORS:
-                return False
+            except Exception:  # noqa: BLE001 - any decompressor failure means damaged data
+                # A compressed file that cannot be decompressed may be a damaged
+                # capture: keep it, so reading it reports what is wrong (byte 0)
+                # instead of silently leaving it out.
+                return True
             return inner in PCAP_MAGICS or inner == PCAPNG_MAGIC
     except OSError:
         return False

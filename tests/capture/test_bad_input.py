@@ -185,3 +185,28 @@ def test_sha256_covers_the_whole_file_even_after_damage(tmp_path: Path) -> None:
     stream, _ = read(path)
     assert stream.captures[0]["sha256"] == hashlib.sha256(data).hexdigest()
     assert stream.captures[0]["packets"] == 3
+
+
+def test_corrupt_zstd_is_an_input_problem(tmp_path: Path) -> None:
+    import zstandard
+
+    assert error_of(tmp_path, b"\x28\xb5\x2f\xfd" + b"\xff" * 20, "x.pcap.zst").startswith(
+        "byte 0: zstd data that cannot be decompressed")
+    # a damaged compressed file in a directory is reported, not silently left out
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    (folder / "x.pcap.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"\xff" * 20)
+    with pytest.raises(CaptureError, match=r"x\.pcap\.zst: byte 0: zstd data that cannot be decompressed"):
+        list(capture_to_packets([folder]))
+    path = tmp_path / "trailing.pcap.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(GOOD3) + bytes(range(8)))
+    stream, b = read(path)
+    assert len(b) == 3 and len(stream.warnings) == 1 and "the zstd data is damaged or cut short" in stream.warnings[0]
+
+
+def test_packet_block_before_its_interface_block_whatever_the_chunk(tmp_path: Path) -> None:
+    path = tmp_path / "epb_first.pcapng"
+    path.write_bytes(shb() + epb(0, 1, FRAME) + idb(1) + epb(0, 2, FRAME))
+    for chunk in (1 << 18, 1):
+        with pytest.raises(CaptureError, match=r": byte 28: packet block for interface 0 "):
+            list(capture_to_packets([path], chunk_packets=chunk))
