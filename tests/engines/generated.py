@@ -308,3 +308,30 @@ def tunnel_cuts() -> Frames:
     """Tunnels cut exactly where their inner IP header would start."""
     frames = [f for f, _ in tunnels()[:8]] + [f for f, _ in udp_tunnels()[2:4]]
     return [(f, ip_header_starts(f)[1]) for f in frames]
+
+
+def _set_bytes(frame, offset: int, value: bytes) -> bytes:  # noqa: ANN001 - a scapy layer
+    data = bytearray(bytes(frame))
+    data[offset:offset + len(value)] = value
+    return bytes(data)
+
+
+def tso_lengths() -> Frames:
+    """IPv4 total length 0, as a sender's capture of TCP segmentation offload shows it."""
+    tcp = eth(IP(src=A4, dst=B4) / TCP(sport=40060, dport=4005, flags="PA") / Raw(b"d" * 3000))
+    return [(_set_bytes(tcp, 16, b"\0\0"), None)]
+
+
+def short_ip_lengths() -> Frames:
+    """IP length fields that end the datagram inside the TCP header (flags past the end)."""
+    tcp = eth(IP(src=A4, dst=B4) / TCP(sport=40061, dport=4005, flags="FA") / Raw(b"d" * 100))
+    tcp6 = eth(IPv6(src=A6, dst=B6) / TCP(sport=40062, dport=4005, flags="FA") / Raw(b"d" * 100))
+    return [(_set_bytes(tcp, 16, (20 + 6).to_bytes(2, "big")), None), (_set_bytes(tcp6, 18, (6).to_bytes(2, "big")), None)]
+
+
+def udp_tunnel_header_cuts() -> Frames:
+    """Teredo and AYIYA records cut inside or just after the tunnel header."""
+    frames = [f for f, _ in udp_tunnels_scapyless()]
+    teredo_origin, ayiya = frames[1], frames[2]
+    return [(teredo_origin, 14 + 20 + 8 + 8 + 1),  # one byte of the inner IPv6 header
+            (ayiya, 14 + 20 + 8 + 8)]  # AYIYA's fixed 8 bytes, identity and signature cut
