@@ -40,7 +40,15 @@ from typing import IO, Any, Literal
 import numpy as np
 
 from ..errors import CaptureError, UsageError
-from ..tables import BUCKET_KEYS, ICMP_ERROR_COLUMNS, PACKET_COLUMNS, Bucket, IcmpErrors, PacketBatch, iso_utc
+from ..tables import (
+    BUCKET_KEYS,
+    ICMP_ERROR_COLUMNS,
+    PACKET_COLUMNS,
+    Bucket,
+    IcmpErrors,
+    PacketBatch,
+    iso_utc,
+)
 from .linktypes import linktype_name
 
 __all__ = ["ENGINES", "ReferenceStream", "capture_to_packets_reference"]
@@ -48,7 +56,12 @@ __all__ = ["ENGINES", "ReferenceStream", "capture_to_packets_reference"]
 ENGINES = ("scapy", "tshark")
 Engine = Literal["scapy", "tshark"]
 
-_COMPRESSION_MAGICS = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"))
+_COMPRESSION_MAGICS = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
 _PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
 _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 
@@ -96,27 +109,66 @@ class Rows:
         frag: int = 0,
     ) -> None:
         c = self.cols
-        for name, v in (("ts_ns", ts_ns), ("wire_len", wire_len), ("bucket", bucket), ("ip_version", ip_version),
-                        ("src_hi", src[0]), ("src_lo", src[1]), ("dst_hi", dst[0]), ("dst_lo", dst[1]),
-                        ("proto", proto), ("sport", sport), ("dport", dport), ("tcp_flags", tcp_flags),
-                        ("ip_id", ip_id), ("frag", frag)):
+        for name, v in (
+            ("ts_ns", ts_ns),
+            ("wire_len", wire_len),
+            ("bucket", bucket),
+            ("ip_version", ip_version),
+            ("src_hi", src[0]),
+            ("src_lo", src[1]),
+            ("dst_hi", dst[0]),
+            ("dst_lo", dst[1]),
+            ("proto", proto),
+            ("sport", sport),
+            ("dport", dport),
+            ("tcp_flags", tcp_flags),
+            ("ip_id", ip_id),
+            ("frag", frag),
+        ):
             c[name].append(v)
         self.bucket_counts[bucket] += 1
 
-    def add_icmp_error(self, ts_ns: int, icmp_type: int, icmp_code: int, reporter: tuple[int, int],
-                       src: tuple[int, int], dst: tuple[int, int], proto: int, sport: int, dport: int) -> None:
+    def add_icmp_error(
+        self,
+        ts_ns: int,
+        icmp_type: int,
+        icmp_code: int,
+        reporter: tuple[int, int],
+        src: tuple[int, int],
+        dst: tuple[int, int],
+        proto: int,
+        sport: int,
+        dport: int,
+    ) -> None:
         i = self.icmp
-        for name, v in (("ts_ns", ts_ns), ("icmp_type", icmp_type), ("icmp_code", icmp_code),
-                        ("reporter_hi", reporter[0]), ("reporter_lo", reporter[1]), ("src_hi", src[0]),
-                        ("src_lo", src[1]), ("dst_hi", dst[0]), ("dst_lo", dst[1]), ("proto", proto),
-                        ("sport", sport), ("dport", dport)):
+        for name, v in (
+            ("ts_ns", ts_ns),
+            ("icmp_type", icmp_type),
+            ("icmp_code", icmp_code),
+            ("reporter_hi", reporter[0]),
+            ("reporter_lo", reporter[1]),
+            ("src_hi", src[0]),
+            ("src_lo", src[1]),
+            ("dst_hi", dst[0]),
+            ("dst_lo", dst[1]),
+            ("proto", proto),
+            ("sport", sport),
+            ("dport", dport),
+        ):
             i[name].append(v)
 
     def take(self) -> PacketBatch:
         """The gathered rows as one batch; the lists start empty again."""
-        icmp = IcmpErrors(**{c.name: np.asarray(self.icmp[c.name], dtype=c.dtype) for c in ICMP_ERROR_COLUMNS})
-        batch = PacketBatch.from_columns({n: np.asarray(v, dtype=np.uint64 if n.endswith(("_hi", "_lo")) else None)
-                                          for n, v in self.cols.items()}, icmp)
+        icmp = IcmpErrors(
+            **{c.name: np.asarray(self.icmp[c.name], dtype=c.dtype) for c in ICMP_ERROR_COLUMNS}
+        )
+        batch = PacketBatch.from_columns(
+            {
+                n: np.asarray(v, dtype=np.uint64 if n.endswith(("_hi", "_lo")) else None)
+                for n, v in self.cols.items()
+            },
+            icmp,
+        )
         for v in self.cols.values():
             v.clear()
         for v in self.icmp.values():
@@ -161,8 +213,10 @@ class FileFacts:
         """The end-of-file warnings (the native reader's wording)."""
         for lt, n in self.unsupported.items():
             name = linktype_name(lt) if lt >= 0 else "unknown to tshark's wiretap map"
-            self.warnings.append(f"{self.name}: link type {lt} ({name}) is not decoded; its {n} packets are "
-                                 "counted as unsupported_link")
+            self.warnings.append(
+                f"{self.name}: link type {lt} ({name}) is not decoded; its {n} packets are "
+                "counted as unsupported_link"
+            )
 
     def warn_at(self, offset: int | None, what: str) -> None:
         where = f"{self.name}: byte {offset}" if offset is not None else self.name
@@ -209,19 +263,25 @@ def sniff(path: Path, facts: FileFacts) -> None:
     if not head:
         raise CaptureError(f"{path}: byte 0: empty file (expected a pcap or pcapng header)")
     facts.sha256 = h.hexdigest()
-    facts.compression = next((name for magic, name in _COMPRESSION_MAGICS if head.startswith(magic)), None)
+    facts.compression = next(
+        (name for magic, name in _COMPRESSION_MAGICS if head.startswith(magic)), None
+    )
     try:
         with open_decompressed(path, facts.compression) as f:
             magic = f.read(4)
     except (OSError, EOFError, lzma.LZMAError, ValueError) as e:
-        raise CaptureError(f"{path}: byte 0: {facts.compression} data that cannot be decompressed ({e})") from None
+        raise CaptureError(
+            f"{path}: byte 0: {facts.compression} data that cannot be decompressed ({e})"
+        ) from None
     if magic in _PCAP_MAGICS:
         facts.format = "pcap"
     elif magic == _PCAPNG_MAGIC:
         facts.format = "pcapng"
     else:
         where = "byte 0 of the decompressed data" if facts.compression else "byte 0"
-        raise CaptureError(f"{path}: {where}: not a pcap or pcapng file (magic {magic.hex() or 'missing'})")
+        raise CaptureError(
+            f"{path}: {where}: not a pcap or pcapng file (magic {magic.hex() or 'missing'})"
+        )
 
 
 def open_decompressed(path: Path, compression: str | None) -> IO[bytes]:
@@ -260,7 +320,9 @@ class ReferenceStream:
 
     def __init__(self, paths: list[Path], engine: Engine, batch_packets: int = 10_000) -> None:
         if engine not in ENGINES:
-            raise UsageError(f"--engine {engine}: unknown engine (expected native, {', '.join(ENGINES)})")
+            raise UsageError(
+                f"--engine {engine}: unknown engine (expected native, {', '.join(ENGINES)})"
+            )
         self.paths = paths
         self.engine = engine
         self.batch_packets = max(1, int(batch_packets))
@@ -283,8 +345,10 @@ class ReferenceStream:
             batches = list(read_file(path, facts, self.batch_packets))
             facts.finish()
             done.append((facts, batches))
-        order = sorted(range(len(done)), key=lambda i: (done[i][0].first_ts_ns is not None,
-                                                         done[i][0].first_ts_ns or 0, i))
+        order = sorted(
+            range(len(done)),
+            key=lambda i: (done[i][0].first_ts_ns is not None, done[i][0].first_ts_ns or 0, i),
+        )
         for i in order:
             facts, batches = done[i]
             yield from batches
@@ -306,7 +370,9 @@ def _engine_module(engine: str) -> Any:
     return reference_tshark
 
 
-def capture_to_packets_reference(paths: Iterable[str | Path], engine: Engine, batch_packets: int = 10_000) -> ReferenceStream:
+def capture_to_packets_reference(
+    paths: Iterable[str | Path], engine: Engine, batch_packets: int = 10_000
+) -> ReferenceStream:
     """Capture files or directories → a stream of PacketBatch read by ``engine``."""
     from . import expand_capture_paths
 

@@ -46,26 +46,57 @@ IPv6: Any = None
 
 def _load() -> None:
     """Import scapy's layers and the contribs the SPEC's tunnels need (once)."""
-    global _loaded, IP, IPv6, _TCP, _UDP, _GRE, _VXLAN, _GENEVE, _GTP_U, _MPLS, _RAW, _PADDING, _NOPAYLOAD
-    global _IP6_EXT, _IP6_FRAG, _IPERROR, _IPERROR6, _TCPERROR, _UDPERROR, _ICMP, _ICMP6_UNREACH, _L2TYPES
+    global \
+        _loaded, \
+        IP, \
+        IPv6, \
+        _TCP, \
+        _UDP, \
+        _GRE, \
+        _VXLAN, \
+        _GENEVE, \
+        _GTP_U, \
+        _MPLS, \
+        _RAW, \
+        _PADDING, \
+        _NOPAYLOAD
+    global \
+        _IP6_EXT, \
+        _IP6_FRAG, \
+        _IPERROR, \
+        _IPERROR6, \
+        _TCPERROR, \
+        _UDPERROR, \
+        _ICMP, \
+        _ICMP6_UNREACH, \
+        _L2TYPES
     if _loaded:
         return
     with _quiet():
         import scapy.layers.all  # noqa: F401 - registers every standard layer and link type
-        for mod in ("scapy.contrib.mpls", "scapy.contrib.geneve", "scapy.contrib.erspan", "scapy.contrib.gtp",
-                    "scapy.layers.pflog"):
+
+        for mod in (
+            "scapy.contrib.mpls",
+            "scapy.contrib.geneve",
+            "scapy.contrib.erspan",
+            "scapy.contrib.gtp",
+            "scapy.layers.pflog",
+        ):
             importlib.import_module(mod)
         from scapy.config import conf
         from scapy.contrib.geneve import GENEVE
-        from scapy.layers.inet import GRE, ICMP, IP as _IP, TCP, UDP, IPerror, TCPerror, UDPerror
+        from scapy.layers.inet import GRE, ICMP, TCP, UDP, IPerror, TCPerror, UDPerror
+        from scapy.layers.inet import IP as _IP
         from scapy.layers.inet6 import (
             ICMPv6DestUnreach,
             IPerror6,
-            IPv6 as _IPv6,
             IPv6ExtHdrDestOpt,
             IPv6ExtHdrFragment,
             IPv6ExtHdrHopByHop,
             IPv6ExtHdrRouting,
+        )
+        from scapy.layers.inet6 import (
+            IPv6 as _IPv6,
         )
         from scapy.layers.ipsec import AH
         from scapy.layers.vxlan import VXLAN
@@ -88,12 +119,35 @@ def _load() -> None:
     _UDP_TUNNELS.update({4789: VXLAN, 6081: GENEVE, 4754: GRE, 2152: GTP_U_Header})
     from scapy.layers import dot11, l2, ppp
 
-    _CARRIERS.update({
-        l2.Ether, l2.Dot3, l2.Dot1Q, l2.Dot1AD, l2.LLC, l2.SNAP, l2.CookedLinux, l2.CookedLinuxV2, l2.Loopback,
-        l2.GRE, ppp.PPP, ppp.PPPoE, ppp.HDLC, mpls.MPLS, mpls.EoMCW, erspan.ERSPAN, erspan.ERSPAN_II,
-        erspan.ERSPAN_III, erspan.ERSPAN_PlatformSpecific, VXLAN, GENEVE, dot11.RadioTap, dot11.Dot11,
-        dot11.Dot11QoS, GTP_U_Header,
-    })
+    _CARRIERS.update(
+        {
+            l2.Ether,
+            l2.Dot3,
+            l2.Dot1Q,
+            l2.Dot1AD,
+            l2.LLC,
+            l2.SNAP,
+            l2.CookedLinux,
+            l2.CookedLinuxV2,
+            l2.Loopback,
+            l2.GRE,
+            ppp.PPP,
+            ppp.PPPoE,
+            ppp.HDLC,
+            mpls.MPLS,
+            mpls.EoMCW,
+            erspan.ERSPAN,
+            erspan.ERSPAN_II,
+            erspan.ERSPAN_III,
+            erspan.ERSPAN_PlatformSpecific,
+            VXLAN,
+            GENEVE,
+            dot11.RadioTap,
+            dot11.Dot11,
+            dot11.Dot11QoS,
+            GTP_U_Header,
+        }
+    )
     from scapy.contrib.mpls import MPLS
     from scapy.layers.ppp import PPP
 
@@ -105,7 +159,11 @@ def _load() -> None:
     from scapy.layers.l2 import Loopback
 
     af6 = (10, 23, 24, 28, 30)
-    _LOCAL_BINDINGS[Loopback] = ("type", af6 + tuple(int.from_bytes(a.to_bytes(4, "little"), "big") for a in af6), _IPv6)
+    _LOCAL_BINDINGS[Loopback] = (
+        "type",
+        af6 + tuple(int.from_bytes(a.to_bytes(4, "little"), "big") for a in af6),
+        _IPv6,
+    )
     _loaded = True
 
 
@@ -189,8 +247,19 @@ def _ports_flags(l4: Any, proto: int) -> tuple[int, int, int] | None:
 class _Result:
     """One packet's row (the PacketBatch columns) as the walk finds it."""
 
-    __slots__ = ("bucket", "ip_version", "src", "dst", "proto", "sport", "dport", "tcp_flags", "ip_id", "frag",
-                 "icmp")
+    __slots__ = (
+        "bucket",
+        "dport",
+        "dst",
+        "frag",
+        "icmp",
+        "ip_id",
+        "ip_version",
+        "proto",
+        "sport",
+        "src",
+        "tcp_flags",
+    )
 
     def __init__(self, bucket: int) -> None:
         self.bucket = bucket
@@ -249,7 +318,9 @@ def _walk(pkt: Any) -> _Result:
             if want is IP or want is IPv6:
                 return _Result(Bucket.MALFORMED)  # an IP header cut short, also inside a tunnel
             if res is not None:
-                return res  # a tunnel that never reached an inner IP header: the outer result stands
+                return (
+                    res  # a tunnel that never reached an inner IP header: the outer result stands
+                )
             # a carrier cut short is malformed; any other non-IP protocol is non-IP, cut or not
             return _Result(Bucket.MALFORMED if want in _CARRIERS else Bucket.NON_IP)
         layer = layer.payload
@@ -284,7 +355,9 @@ def _ip6(ip6: Any) -> tuple[_Result, Any]:
     layer = ip6.payload
     while True:
         if nh in _EXT_NH and not isinstance(layer, _IP6_EXT):
-            return _Result(Bucket.MALFORMED), None  # an extension header scapy could not read: cut short
+            return _Result(
+                Bucket.MALFORMED
+            ), None  # an extension header scapy could not read: cut short
         if not isinstance(layer, _IP6_EXT):
             break
         if _avail(layer) < 8:
@@ -361,7 +434,10 @@ def _udp_tunnel(udp: Any, sport: int, dport: int) -> Any:
         return None
     if cls is _GTP_U:
         # only a G-PDU (message type 255) carries a packet, and only IP counts
-        if header.gtp_type != 255 or (data[header_len(header):][:1] or b"\0")[0] >> 4 not in (4, 6):
+        if header.gtp_type != 255 or (data[header_len(header) :][:1] or b"\0")[0] >> 4 not in (
+            4,
+            6,
+        ):
             return None
         return header
     return header if cls is _GRE else header.payload
@@ -376,7 +452,13 @@ def _icmp_error(icmp: Any, proto: int) -> tuple | None:
     unreachable that quotes a TCP/UDP header, else None."""
     if proto == 1 and type(icmp) is _ICMP and icmp.type == 3 and type(icmp.payload) is _IPERROR:
         q = icmp.payload
-        if _avail(q) < 20 or q.ihl is None or q.ihl < 5 or (q.frag or 0) != 0 or q.proto not in (6, 17):
+        if (
+            _avail(q) < 20
+            or q.ihl is None
+            or q.ihl < 5
+            or (q.frag or 0) != 0
+            or q.proto not in (6, 17)
+        ):
             return None
         pf = _ports_flags(q.payload, 0)
         if pf is None:
@@ -416,7 +498,9 @@ def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[Pack
             start = _tell(f)
             said.clear()  # only what scapy says about the record it reads next counts
             try:
-                data, meta = reader._read_packet(size=1 << 31)  # scapy's own record walk, no MTU cut
+                data, meta = reader._read_packet(
+                    size=1 << 31
+                )  # scapy's own record walk, no MTU cut
             except EOFError:
                 # a clean end reads nothing (pcap) or only whole blocks (pcapng: scapy
                 # says nothing); a cut one consumed part of a record header or block
@@ -437,7 +521,11 @@ def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[Pack
                 else:
                     ticks = (meta.tshigh << 32) + meta.tslow
                     res = int(meta.tsresol)
-                    ts_ns = ticks * (1_000_000_000 // res) if 1_000_000_000 % res == 0 else ticks * 1_000_000_000 // res
+                    ts_ns = (
+                        ticks * (1_000_000_000 // res)
+                        if 1_000_000_000 % res == 0
+                        else ticks * 1_000_000_000 // res
+                    )
                     dated = True
             else:
                 if len(data) < meta.caplen:  # cut short by the end of the file: not read
@@ -452,8 +540,20 @@ def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[Pack
             r = dissect(linktype, data)
             if r.bucket == Bucket.UNSUPPORTED_LINK:
                 facts.note_unsupported(linktype)
-            rows.add(ts_ns, meta.wirelen, r.bucket, r.ip_version, r.src, r.dst, r.proto, r.sport, r.dport,
-                     r.tcp_flags, r.ip_id, r.frag)
+            rows.add(
+                ts_ns,
+                meta.wirelen,
+                r.bucket,
+                r.ip_version,
+                r.src,
+                r.dst,
+                r.proto,
+                r.sport,
+                r.dport,
+                r.tcp_flags,
+                r.ip_id,
+                r.frag,
+            )
             if r.icmp is not None:
                 t, c, qs, qd, qp, sp, dp = r.icmp
                 rows.add_icmp_error(ts_ns, t, c, r.src, qs, qd, qp, sp, dp)

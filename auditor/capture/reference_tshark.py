@@ -36,29 +36,119 @@ from ..tables import Bucket, PacketBatch
 from .reference import FileFacts, ip_text_to_addr, plain_copy
 
 NEEDS_TSHARK = "--engine tshark needs Wireshark's tshark (apt-get install tshark)"
-NEEDS_PYSHARK = "--engine tshark needs pyshark (pip install pyshark, or the zvr-audit[tshark] extra)"
+NEEDS_PYSHARK = (
+    "--engine tshark needs pyshark (pip install pyshark, or the zvr-audit[tshark] extra)"
+)
 
 PREFS = {"ip.defragment": "FALSE", "ipv6.defragment": "FALSE"}
 
 # Wiretap encapsulation (frame.encap_type) → LINKTYPE, for inputs.captures.
-_WTAP_TO_LINKTYPE = {1: 1, 4: 9, 7: 101, 15: 0, 19: 104, 20: 105, 23: 127, 25: 113, 39: 117, 129: 228, 130: 229,
-                     141: 239, 210: 276, 218: 274, **{45 + i: 147 + i for i in range(16)}}
+_WTAP_TO_LINKTYPE = {
+    1: 1,
+    4: 9,
+    7: 101,
+    15: 0,
+    19: 104,
+    20: 105,
+    23: 127,
+    25: 113,
+    39: 117,
+    129: 228,
+    130: 229,
+    141: 239,
+    210: 276,
+    218: 274,
+    **{45 + i: 147 + i for i in range(16)},
+}
 # layers tshark shows for a frame whose link layer it has no dissector for
 _UNDISSECTED = frozenset({"data", "user_dlt", "pcap_pktdata"})
 # UDP payload protocols that carry a packet, as the native reader decodes them
 _UDP_TUNNELS = ("vxlan", "geneve", "gre", "teredo", "gtp", "ayiya")
 # link and tunnel layers: cut short, they hide whether an IP header follows
-_CARRIERS = frozenset({"eth", "vlan", "ieee8021ad", "sll", "null", "loop", "ppp", "pppoes", "mpls", "pwethcw", "gre",
-                       "erspan", "vxlan", "geneve", "radiotap", "wlan_radio", "wlan", "llc", "ethertype", "raw",
-                       "pflog", "nflog", "ppi", "chdlc", "gtp", "teredo", "ayiya"})
-_ETYPE_FIELDS = ("eth.type", "vlan.etype", "ieee8021ad.etype", "sll.etype", "sll.ltype", "ethertype.type",
-                 "llc.type", "gre.proto", "geneve.proto_type", "ppp.protocol", "chdlc.protocol")
+_CARRIERS = frozenset(
+    {
+        "eth",
+        "vlan",
+        "ieee8021ad",
+        "sll",
+        "null",
+        "loop",
+        "ppp",
+        "pppoes",
+        "mpls",
+        "pwethcw",
+        "gre",
+        "erspan",
+        "vxlan",
+        "geneve",
+        "radiotap",
+        "wlan_radio",
+        "wlan",
+        "llc",
+        "ethertype",
+        "raw",
+        "pflog",
+        "nflog",
+        "ppi",
+        "chdlc",
+        "gtp",
+        "teredo",
+        "ayiya",
+    }
+)
+_ETYPE_FIELDS = (
+    "eth.type",
+    "vlan.etype",
+    "ieee8021ad.etype",
+    "sll.etype",
+    "sll.ltype",
+    "ethertype.type",
+    "llc.type",
+    "gre.proto",
+    "geneve.proto_type",
+    "ppp.protocol",
+    "chdlc.protocol",
+)
 # ethertypes (and PPP protocols) of IP or of a header that may carry it, as the native reader follows them
-_CARRIER_ETYPES = frozenset({0x0800, 0x86DD, 0x8847, 0x8848, 0x8864, 0x880B, 0x6558, 0x88BE, 0x22EB, 0x8100, 0x88A8,
-                             0x9100, 0x9200, 0x0021, 0x0057, 0x0281, 0x0283})
+_CARRIER_ETYPES = frozenset(
+    {
+        0x0800,
+        0x86DD,
+        0x8847,
+        0x8848,
+        0x8864,
+        0x880B,
+        0x6558,
+        0x88BE,
+        0x22EB,
+        0x8100,
+        0x88A8,
+        0x9100,
+        0x9200,
+        0x0021,
+        0x0057,
+        0x0281,
+        0x0283,
+    }
+)
 # IPv6 extension headers (next-header value → tshark's field prefix)
-_EXT_NXT = {0: "ipv6.hopopts", 43: "ipv6.routing", 60: "ipv6.dstopts", 44: "ipv6.fraghdr", 135: "mip6", 140: "shim6"}
-_NOT_A_LAYER = ("frame", "pkt_comment", "_ws.short", "_ws.malformed", "_ws.expert", "_ws.lua.fake", "_ws.unreassembled")
+_EXT_NXT = {
+    0: "ipv6.hopopts",
+    43: "ipv6.routing",
+    60: "ipv6.dstopts",
+    44: "ipv6.fraghdr",
+    135: "mip6",
+    140: "shim6",
+}
+_NOT_A_LAYER = (
+    "frame",
+    "pkt_comment",
+    "_ws.short",
+    "_ws.malformed",
+    "_ws.expert",
+    "_ws.lua.fake",
+    "_ws.unreassembled",
+)
 
 
 def frame_layer(pkt: Any) -> Any:
@@ -106,8 +196,19 @@ def _int(text: str | None, default: int = 0) -> int:
 
 
 class _Result:
-    __slots__ = ("bucket", "ip_version", "src", "dst", "proto", "sport", "dport", "tcp_flags", "ip_id", "frag",
-                 "icmp")
+    __slots__ = (
+        "bucket",
+        "dport",
+        "dst",
+        "frag",
+        "icmp",
+        "ip_id",
+        "ip_version",
+        "proto",
+        "sport",
+        "src",
+        "tcp_flags",
+    )
 
     def __init__(self, bucket: int) -> None:
         self.bucket = bucket
@@ -149,7 +250,9 @@ def packet_row(pkt: Any) -> _Result:
     if short and names[-1] in _CARRIERS:
         # a link or tunnel header cut short, or whole but what it announces is missing; an
         # ethertype of a protocol that is not IP and carries none (ARP...) is simply not IP
-        etype = next((_f(layers[-1], k) for k in _ETYPE_FIELDS if k in layers[-1]._all_fields), None)
+        etype = next(
+            (_f(layers[-1], k) for k in _ETYPE_FIELDS if k in layers[-1]._all_fields), None
+        )
         if etype is not None and _int(etype) not in _CARRIER_ETYPES:
             return _Result(Bucket.NON_IP)
         return _Result(Bucket.MALFORMED)
@@ -259,7 +362,12 @@ def _icmp_error(icmp: Any, name: str) -> tuple | None:
         if t != 3:
             return None
         src, dst = _f(icmp, "ip.src"), _f(icmp, "ip.dst")
-        if src is None or dst is None or _int(_f(icmp, "ip.frag_offset")) or _int(_f(icmp, "ip.hdr_len")) < 20:
+        if (
+            src is None
+            or dst is None
+            or _int(_f(icmp, "ip.frag_offset"))
+            or _int(_f(icmp, "ip.hdr_len")) < 20
+        ):
             return None
         qp = _int(_f(icmp, "ip.proto"))
     else:
@@ -315,7 +423,9 @@ def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[Pack
         levels = [lg.level for lg in logs]
         for lg in logs:
             lg.setLevel(logging.CRITICAL)
-        cap = pyshark.FileCapture(str(plain), keep_packets=False, override_prefs=PREFS, eventloop=loop)
+        cap = pyshark.FileCapture(
+            str(plain), keep_packets=False, override_prefs=PREFS, eventloop=loop
+        )
         crash: str | None = None
         prev_ts = 0
         try:
@@ -326,15 +436,29 @@ def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[Pack
                     if lt is not None:
                         facts.note_linktype(lt)
                     ts_ns = _ns(_f(frame, "frame.time_epoch"))
-                    facts.note_time(ts_ns)  # a Simple Packet Block has none: the previous packet's time
+                    facts.note_time(
+                        ts_ns
+                    )  # a Simple Packet Block has none: the previous packet's time
                     ts_ns = prev_ts if ts_ns is None else ts_ns
                     prev_ts = ts_ns
                     wire_len = _int(_f(frame, "frame.len"))
                     r = packet_row(pkt)
                     if r.bucket == Bucket.UNSUPPORTED_LINK:
                         facts.note_unsupported(-1 if lt is None else lt)
-                    rows.add(ts_ns, wire_len, r.bucket, r.ip_version, r.src, r.dst, r.proto, r.sport, r.dport,
-                             r.tcp_flags, r.ip_id, r.frag)
+                    rows.add(
+                        ts_ns,
+                        wire_len,
+                        r.bucket,
+                        r.ip_version,
+                        r.src,
+                        r.dst,
+                        r.proto,
+                        r.sport,
+                        r.dport,
+                        r.tcp_flags,
+                        r.ip_id,
+                        r.frag,
+                    )
                     if r.icmp is not None:
                         t, c, qs, qd, qp, sp, dp = r.icmp
                         rows.add_icmp_error(ts_ns, t, c, r.src, qs, qd, qp, sp, dp)

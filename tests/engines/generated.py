@@ -39,15 +39,25 @@ MAC = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
 
 Frames = list[tuple[bytes, int | None]]  # (bytes, captured length when cut by a snaplen)
 LT_EN10MB, LT_RAW, LT_NULL, LT_PPP, LT_SLL, LT_IPV4, LT_IPV6, LT_RADIOTAP, LT_SLL2, LT_USER0 = (
-    1, 101, 0, 9, 113, 228, 229, 127, 276, 147)
+    1,
+    101,
+    0,
+    9,
+    113,
+    228,
+    229,
+    127,
+    276,
+    147,
+)
 LT_PFLOG, LT_NFLOG = 117, 239
 
 
-def eth(p) -> Ether:  # noqa: ANN001 - a scapy layer
+def eth(p) -> Ether:
     return Ether(**MAC) / p
 
 
-def _b(*pkts) -> Frames:  # noqa: ANN002
+def _b(*pkts) -> Frames:
     return [(bytes(p), None) for p in pkts]
 
 
@@ -76,13 +86,30 @@ def udp_icmp() -> Frames:
         eth(IP(src=B4, dst=A4) / ICMP(type=0) / Raw(b"ping")),
         # a UDP probe answered by port unreachable quoting it
         eth(IP(src=A4, dst=C4) / UDP(sport=5000, dport=9081) / Raw(b"probe")),
-        eth(IP(src=C4, dst=A4) / ICMP(type=3, code=3) / IPerror(src=A4, dst=C4) / UDPerror(sport=5000, dport=9081)),
+        eth(
+            IP(src=C4, dst=A4)
+            / ICMP(type=3, code=3)
+            / IPerror(src=A4, dst=C4)
+            / UDPerror(sport=5000, dport=9081)
+        ),
         # administratively prohibited, quoting a TCP SYN (8 bytes of TCP quoted)
         eth(IP(src=A4, dst=D4) / TCP(sport=40002, dport=4007, flags="S")),
-        eth(IP(src=OUTER1, dst=A4) / ICMP(type=3, code=13)
-            / Raw(bytes(IPerror(src=A4, dst=D4, proto=6) / TCPerror(sport=40002, dport=4007, flags="S"))[:28])),
+        eth(
+            IP(src=OUTER1, dst=A4)
+            / ICMP(type=3, code=13)
+            / Raw(
+                bytes(
+                    IPerror(src=A4, dst=D4, proto=6) / TCPerror(sport=40002, dport=4007, flags="S")
+                )[:28]
+            )
+        ),
         # time exceeded is not an unreachable
-        eth(IP(src=OUTER2, dst=A4) / ICMP(type=11) / IPerror(src=A4, dst=B4) / UDPerror(sport=1, dport=2)),
+        eth(
+            IP(src=OUTER2, dst=A4)
+            / ICMP(type=11)
+            / IPerror(src=A4, dst=B4)
+            / UDPerror(sport=1, dport=2)
+        ),
     )
 
 
@@ -90,41 +117,86 @@ def ipv6() -> Frames:
     return _b(
         eth(IPv6(src=A6, dst=B6) / TCP(sport=41000, dport=4005, flags="S")),
         eth(IPv6(src=B6, dst=A6) / TCP(sport=4005, dport=41000, flags="SA")),
-        eth(IPv6(src=A6, dst=B6) / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() / TCP(sport=41000, dport=4005, flags="A")),
+        eth(
+            IPv6(src=A6, dst=B6)
+            / IPv6ExtHdrHopByHop()
+            / IPv6ExtHdrDestOpt()
+            / TCP(sport=41000, dport=4005, flags="A")
+        ),
         eth(IPv6(src=A6, dst=B6) / UDP(sport=41001, dport=9081)),
-        eth(IPv6(src=B6, dst=A6) / ICMPv6DestUnreach(code=4) / IPerror6(src=A6, dst=B6) / UDPerror(sport=41001, dport=9081)),
+        eth(
+            IPv6(src=B6, dst=A6)
+            / ICMPv6DestUnreach(code=4)
+            / IPerror6(src=A6, dst=B6)
+            / UDPerror(sport=41001, dport=9081)
+        ),
         eth(IPv6(src=A6, dst=B6) / ICMPv6EchoRequest()),
         # an atomic fragment (offset 0, no more) is not a fragment
-        eth(IPv6(src=A6, dst=B6) / IPv6ExtHdrFragment(id=7, m=0, offset=0) / UDP(sport=41002, dport=53)),
+        eth(
+            IPv6(src=A6, dst=B6)
+            / IPv6ExtHdrFragment(id=7, m=0, offset=0)
+            / UDP(sport=41002, dport=53)
+        ),
     )
 
 
 def fragments() -> Frames:
     big4 = IP(src=A4, dst=B4, id=4242) / UDP(sport=6000, dport=4007) / Raw(b"f" * 3000)
     big4t = IP(src=B4, dst=A4, id=4243) / TCP(sport=4007, dport=6001, flags="A") / Raw(b"g" * 2000)
-    big6 = IPv6(src=A6, dst=B6) / IPv6ExtHdrFragment(id=0x1234) / UDP(sport=6002, dport=53) / Raw(b"h" * 3000)
-    return _b(*(eth(f) for f in fragment(big4, 1480)), *(eth(f) for f in fragment(big4t, 800)),
-              *(eth(f) for f in fragment6(big6, 1280)))
+    big6 = (
+        IPv6(src=A6, dst=B6)
+        / IPv6ExtHdrFragment(id=0x1234)
+        / UDP(sport=6002, dport=53)
+        / Raw(b"h" * 3000)
+    )
+    return _b(
+        *(eth(f) for f in fragment(big4, 1480)),
+        *(eth(f) for f in fragment(big4t, 800)),
+        *(eth(f) for f in fragment6(big6, 1280)),
+    )
 
 
 def vlans_and_l2() -> Frames:
     inner = IP(src=A4, dst=B4) / TCP(sport=40010, dport=4005, flags="S")
     return _b(
         Ether(**MAC) / Dot1Q(vlan=10) / inner,
-        Ether(**MAC, type=0x88A8) / Dot1AD(vlan=100) / Dot1Q(vlan=20) / IP(src=A4, dst=B4) / UDP(sport=7000, dport=7001),
-        Dot3(**MAC) / LLC(dsap=0xAA, ssap=0xAA, ctrl=3) / SNAP(OUI=0, code=0x0800) / IP(src=A4, dst=B4) / UDP(sport=7002, dport=7003),
+        Ether(**MAC, type=0x88A8)
+        / Dot1AD(vlan=100)
+        / Dot1Q(vlan=20)
+        / IP(src=A4, dst=B4)
+        / UDP(sport=7000, dport=7001),
+        Dot3(**MAC)
+        / LLC(dsap=0xAA, ssap=0xAA, ctrl=3)
+        / SNAP(OUI=0, code=0x0800)
+        / IP(src=A4, dst=B4)
+        / UDP(sport=7002, dport=7003),
         Ether(**MAC) / ARP(psrc=A4, pdst=B4),
         Ether(**MAC, type=0x88CC) / Raw(b"\x02\x07\x04" + b"\0" * 40),  # LLDP: not IP
         eth(IP(src=A4, dst="224.0.0.22", proto=2) / Raw(b"\x22\0\0\0\0\0\0\0")),  # IGMP: other IP
         eth(IP(src=A4, dst=B4, proto=50) / Raw(b"\0" * 40)),  # ESP
-        Ether(**MAC, type=0x8847) / MPLS(label=16, s=0) / MPLS(label=17, s=1) / IP(src=A4, dst=C4) / TCP(sport=40011, dport=22, flags="S"),
-        Ether(**MAC, type=0x8864) / PPPoE(sessionid=5) / PPP(proto=0x21) / IP(src=A4, dst=C4) / TCP(sport=40012, dport=443, flags="S"),
+        Ether(**MAC, type=0x8847)
+        / MPLS(label=16, s=0)
+        / MPLS(label=17, s=1)
+        / IP(src=A4, dst=C4)
+        / TCP(sport=40011, dport=22, flags="S"),
+        Ether(**MAC, type=0x8864)
+        / PPPoE(sessionid=5)
+        / PPP(proto=0x21)
+        / IP(src=A4, dst=C4)
+        / TCP(sport=40012, dport=443, flags="S"),
     )
 
 
 def tunnels() -> Frames:
-    def outer(p, proto: int | None = None):  # noqa: ANN001, ANN202
-        return eth((IP(src=OUTER1, dst=OUTER2) if proto is None else IP(src=OUTER1, dst=OUTER2, proto=proto)) / p)
+    def outer(p, proto: int | None = None):
+        return eth(
+            (
+                IP(src=OUTER1, dst=OUTER2)
+                if proto is None
+                else IP(src=OUTER1, dst=OUTER2, proto=proto)
+            )
+            / p
+        )
 
     in4 = IP(src=A4, dst=B4) / TCP(sport=40020, dport=4005, flags="S")
     in4u = IP(src=A4, dst=B4) / UDP(sport=40021, dport=53)
@@ -134,17 +206,35 @@ def tunnels() -> Frames:
         outer(GRE() / in4),
         outer(GRE(key_present=1, key=77, seqnum_present=1, sequence_number=5) / in4u),
         outer(GRE(proto=0x6558) / Ether(**MAC) / in4),  # transparent Ethernet bridging
-        outer(GRE(seqnum_present=1, sequence_number=9, proto=0x88BE) / ERSPAN_II(session_id=3) / Ether(**MAC) / Dot1Q(vlan=5) / in4),
+        outer(
+            GRE(seqnum_present=1, sequence_number=9, proto=0x88BE)
+            / ERSPAN_II(session_id=3)
+            / Ether(**MAC)
+            / Dot1Q(vlan=5)
+            / in4
+        ),
         outer(GRE(proto=0x22EB) / ERSPAN_III(session_id=4) / Ether(**MAC) / in4u),
         outer(UDP(sport=55555, dport=4789) / VXLAN(vni=5001) / Ether(**MAC) / in4),
-        outer(UDP(sport=55556, dport=4789) / VXLAN(vni=5001) / Ether(**MAC) / IP(src=A4, dst=B4) / ICMP(type=8)),
+        outer(
+            UDP(sport=55556, dport=4789)
+            / VXLAN(vni=5001)
+            / Ether(**MAC)
+            / IP(src=A4, dst=B4)
+            / ICMP(type=8)
+        ),
         outer(UDP(sport=55557, dport=6081) / GENEVE(proto=0x6558, vni=7) / Ether(**MAC) / in4u),
         # VXLAN with a non-IP payload: the outer UDP flow stands
         outer(UDP(sport=55558, dport=4789) / VXLAN(vni=1) / Ether(**MAC) / ARP()),
         # 4789 as the source port only: not VXLAN (the SPEC's rule is the destination port)
         outer(UDP(sport=4789, dport=12345) / VXLAN(vni=1) / Ether(**MAC) / in4u),
         # an ICMP unreachable inside GRE, quoting the inner flow
-        outer(GRE() / IP(src=B4, dst=A4) / ICMP(type=3, code=1) / IPerror(src=A4, dst=B4) / TCPerror(sport=40020, dport=4005)),
+        outer(
+            GRE()
+            / IP(src=B4, dst=A4)
+            / ICMP(type=3, code=1)
+            / IPerror(src=A4, dst=B4)
+            / TCPerror(sport=40020, dport=4005)
+        ),
     )
 
 
@@ -159,9 +249,13 @@ def udp_tunnels() -> Frames:
     in4u = IP(src=A4, dst=B4) / UDP(sport=40041, dport=53)
     return _b(
         outer(2152, 2152, bytes(GTP_U_Header(gtp_type=255, teid=77) / Raw(in4))),
-        outer(2152, 2152, bytes(GTP_U_Header(gtp_type=1, teid=0) / Raw(b"\0" * 4))),  # echo request: no packet
+        outer(
+            2152, 2152, bytes(GTP_U_Header(gtp_type=1, teid=0) / Raw(b"\0" * 4))
+        ),  # echo request: no packet
         outer(50000, 4754, bytes(GRE(proto=0x0800) / in4u)),  # GRE in UDP
-        outer(4789, 40000, bytes(VXLAN(vni=9) / Ether(**MAC) / in4u)),  # VXLAN on the lower (source) port
+        outer(
+            4789, 40000, bytes(VXLAN(vni=9) / Ether(**MAC) / in4u)
+        ),  # VXLAN on the lower (source) port
         outer(53, 4789, bytes(in4u)),  # the lower port is well known: plain UDP
     )
 
@@ -170,16 +264,26 @@ def udp_tunnels_scapyless() -> Frames:
     """Teredo and AYIYA: UDP tunnels scapy has no layer for."""
     in6 = bytes(IPv6(src=A6, dst=B6) / UDP(sport=40050, dport=53))
     in4 = bytes(IP(src=A4, dst=B4) / TCP(sport=40051, dport=4005, flags="S"))
-    ayiya = bytes([0x41, 0x52, 0x11, 4]) + struct.pack("!I", 1_700_000_000) + b"\1" * 16 + b"\2" * 20
+    ayiya = (
+        bytes([0x41, 0x52, 0x11, 4]) + struct.pack("!I", 1_700_000_000) + b"\1" * 16 + b"\2" * 20
+    )
     return _b(
-        eth(IP(src=OUTER1, dst=OUTER2) / UDP(sport=3544, dport=40000) / Raw(in6)),  # Teredo, no headers
-        eth(IP(src=OUTER1, dst=OUTER2) / UDP(sport=3544, dport=40001) / Raw(b"\0\0" + b"\x0d\x96" + b"\1" * 4 + in6)),  # origin indication
+        eth(
+            IP(src=OUTER1, dst=OUTER2) / UDP(sport=3544, dport=40000) / Raw(in6)
+        ),  # Teredo, no headers
+        eth(
+            IP(src=OUTER1, dst=OUTER2)
+            / UDP(sport=3544, dport=40001)
+            / Raw(b"\0\0" + b"\x0d\x96" + b"\1" * 4 + in6)
+        ),  # origin indication
         eth(IP(src=OUTER1, dst=OUTER2) / UDP(sport=40002, dport=5072) / Raw(ayiya + in4)),
     )
 
 
 def snaplen_cuts() -> Frames:
-    syn = eth(IP(src=A4, dst=B4) / TCP(sport=40030, dport=4005, flags="S", options=[("MSS", 1460)] * 4))
+    syn = eth(
+        IP(src=A4, dst=B4) / TCP(sport=40030, dport=4005, flags="S", options=[("MSS", 1460)] * 4)
+    )
     udp = eth(IP(src=A4, dst=B4) / UDP(sport=40031, dport=53) / Raw(b"z" * 100))
     opts = eth(IP(src=A4, dst=B4, options=[b"\x01" * 8]) / UDP(sport=40032, dport=53))
     return [
@@ -206,13 +310,22 @@ def other_links() -> dict[int, Frames]:
         LT_RAW: _b(t4, t6),
         LT_IPV4: _b(u4),
         LT_IPV6: _b(t6),
-        LT_NULL: [(struct.pack("<I", 2) + bytes(u4), None), (struct.pack("<I", 30) + bytes(t6), None)],
+        LT_NULL: [
+            (struct.pack("<I", 2) + bytes(u4), None),
+            (struct.pack("<I", 30) + bytes(t6), None),
+        ],
         LT_PPP: [(b"\xff\x03\x00\x21" + bytes(t4), None)],
         LT_SLL: _b(CookedLinux(proto=0x0800) / u4, CookedLinux(proto=0x0806) / ARP()),
         LT_SLL2: _b(CookedLinuxV2(proto=0x86DD) / t6),
-        LT_RADIOTAP: _b(RadioTap() / Dot11(type=2, subtype=0, FCfield=1, addr1=MAC["dst"], addr2=MAC["src"],
-                                           addr3=MAC["dst"]) / LLC(dsap=0xAA, ssap=0xAA, ctrl=3)
-                        / SNAP(OUI=0, code=0x0800) / u4),
+        LT_RADIOTAP: _b(
+            RadioTap()
+            / Dot11(
+                type=2, subtype=0, FCfield=1, addr1=MAC["dst"], addr2=MAC["src"], addr3=MAC["dst"]
+            )
+            / LLC(dsap=0xAA, ssap=0xAA, ctrl=3)
+            / SNAP(OUI=0, code=0x0800)
+            / u4
+        ),
         LT_PFLOG: _b(PFLog(addrfamily=2, action=0, reason=0) / u4),
         LT_USER0: _b(Raw(b"\x01\x02\x03\x04" * 8)),  # a link type no reader decodes
     }
@@ -223,7 +336,7 @@ def nflog_links() -> dict[int, Frames]:
     return {LT_NFLOG: [(nflog(IP(src=A4, dst=C4) / UDP(sport=40103, dport=53)), None)]}
 
 
-def nflog(packet) -> bytes:  # noqa: ANN001 - a scapy layer
+def nflog(packet) -> bytes:
     """Linux NFLOG: family, version, resource id, then TLVs (packet header, payload)."""
 
     def tlv(kind: int, value: bytes) -> bytes:
@@ -248,7 +361,9 @@ KINDS: dict[str, Callable[[], Frames]] = {
 T0 = 1_700_000_000 * 1_000_000_000
 
 
-def write_pcap(path: Path, frames: Frames, linktype: int = LT_EN10MB, step_ns: int = 1_000_000) -> Path:
+def write_pcap(
+    path: Path, frames: Frames, linktype: int = LT_EN10MB, step_ns: int = 1_000_000
+) -> Path:
     """Classic pcap (microseconds), one record per frame, time ``step_ns`` apart."""
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)]
     for i, (data, cut) in enumerate(frames):
@@ -274,7 +389,13 @@ def write_pcapng(path: Path, by_link: dict[int, Frames], step_ns: int = 1_000_00
     for iface, frames in enumerate(by_link.values()):
         for data, cut in frames:
             kept = data[:cut] if cut is not None else data
-            out.append(block(6, struct.pack("<IIIII", iface, t >> 32, t & 0xFFFFFFFF, len(kept), len(data)) + kept))
+            out.append(
+                block(
+                    6,
+                    struct.pack("<IIIII", iface, t >> 32, t & 0xFFFFFFFF, len(kept), len(data))
+                    + kept,
+                )
+            )
             t += step_ns
     path.write_bytes(b"".join(out))
     return path
@@ -292,14 +413,18 @@ def ip_header_starts(data: bytes) -> list[int]:
         v = data[o] >> 4
         if v == 4 and data[o] & 15 >= 5:
             hl = (data[o] & 15) * 4
-            words = struct.unpack(f"!{hl // 2}H", data[o:o + hl]) if o + hl <= len(data) else None
+            words = struct.unpack(f"!{hl // 2}H", data[o : o + hl]) if o + hl <= len(data) else None
             if words:
                 total = sum(words)
                 while total >> 16:
                     total = (total & 0xFFFF) + (total >> 16)
                 if total == 0xFFFF:
                     out.append(o)
-        elif v == 6 and o + 40 <= len(data) and struct.unpack("!H", data[o + 4:o + 6])[0] == len(data) - o - 40:
+        elif (
+            v == 6
+            and o + 40 <= len(data)
+            and struct.unpack("!H", data[o + 4 : o + 6])[0] == len(data) - o - 40
+        ):
             out.append(o)
     return out
 
@@ -310,9 +435,9 @@ def tunnel_cuts() -> Frames:
     return [(f, ip_header_starts(f)[1]) for f in frames]
 
 
-def _set_bytes(frame, offset: int, value: bytes) -> bytes:  # noqa: ANN001 - a scapy layer
+def _set_bytes(frame, offset: int, value: bytes) -> bytes:
     data = bytearray(bytes(frame))
-    data[offset:offset + len(value)] = value
+    data[offset : offset + len(value)] = value
     return bytes(data)
 
 
@@ -326,12 +451,17 @@ def short_ip_lengths() -> Frames:
     """IP length fields that end the datagram inside the TCP header (flags past the end)."""
     tcp = eth(IP(src=A4, dst=B4) / TCP(sport=40061, dport=4005, flags="FA") / Raw(b"d" * 100))
     tcp6 = eth(IPv6(src=A6, dst=B6) / TCP(sport=40062, dport=4005, flags="FA") / Raw(b"d" * 100))
-    return [(_set_bytes(tcp, 16, (20 + 6).to_bytes(2, "big")), None), (_set_bytes(tcp6, 18, (6).to_bytes(2, "big")), None)]
+    return [
+        (_set_bytes(tcp, 16, (20 + 6).to_bytes(2, "big")), None),
+        (_set_bytes(tcp6, 18, (6).to_bytes(2, "big")), None),
+    ]
 
 
 def udp_tunnel_header_cuts() -> Frames:
     """Teredo and AYIYA records cut inside or just after the tunnel header."""
     frames = [f for f, _ in udp_tunnels_scapyless()]
     teredo_origin, ayiya = frames[1], frames[2]
-    return [(teredo_origin, 14 + 20 + 8 + 8 + 1),  # one byte of the inner IPv6 header
-            (ayiya, 14 + 20 + 8 + 8)]  # AYIYA's fixed 8 bytes, identity and signature cut
+    return [
+        (teredo_origin, 14 + 20 + 8 + 8 + 1),  # one byte of the inner IPv6 header
+        (ayiya, 14 + 20 + 8 + 8),
+    ]  # AYIYA's fixed 8 bytes, identity and signature cut

@@ -34,17 +34,30 @@ from auditor.tables import FLOW_COLUMNS, ICMP_ERROR_COLUMNS, PACKET_COLUMNS, Buc
 from . import generated as G
 
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
-CORPUS_CAPTURES = sorted(
-    p.name for p in CORPUS.glob("*") if p.is_file() and (CORPUS / "refs" / f"{p.name}.json").is_file()
-) if CORPUS.is_dir() else []
+CORPUS_CAPTURES = (
+    sorted(
+        p.name
+        for p in CORPUS.glob("*")
+        if p.is_file() and (CORPUS / "refs" / f"{p.name}.json").is_file()
+    )
+    if CORPUS.is_dir()
+    else []
+)
 
 # generated inputs: name -> writer(dir) -> path
 GENERATED = {
-    **{f"gen_{k}": (lambda d, k=k, make=make: G.write_pcap(d / f"{k}.pcap", make())) for k, make in G.KINDS.items()},
+    **{
+        f"gen_{k}": (lambda d, k=k, make=make: G.write_pcap(d / f"{k}.pcap", make()))
+        for k, make in G.KINDS.items()
+    },
     "gen_tunnel_cuts": lambda d: G.write_pcap(d / "tunnel_cuts.pcap", G.tunnel_cuts()),
     "gen_tso_lengths": lambda d: G.write_pcap(d / "tso.pcap", G.tso_lengths()),
-    "gen_short_ip_lengths": lambda d: G.write_pcap(d / "short_ip_lengths.pcap", G.short_ip_lengths()),
-    "gen_udp_tunnel_header_cuts": lambda d: G.write_pcap(d / "udp_tunnel_cuts.pcap", G.udp_tunnel_header_cuts()),
+    "gen_short_ip_lengths": lambda d: G.write_pcap(
+        d / "short_ip_lengths.pcap", G.short_ip_lengths()
+    ),
+    "gen_udp_tunnel_header_cuts": lambda d: G.write_pcap(
+        d / "udp_tunnel_cuts.pcap", G.udp_tunnel_header_cuts()
+    ),
     "gen_links": lambda d: G.write_pcapng(d / "links.pcapng", G.other_links()),
     "gen_links_nflog": lambda d: G.write_pcapng(d / "nflog.pcapng", G.nflog_links()),
     "gen_two_files": lambda d: _two_files(d),
@@ -55,28 +68,43 @@ GENERATED = {
 EXCLUDED: dict[tuple[str, str], str] = {
     ("gen_udp_tunnels_scapyless", "scapy"): (
         "scapy has no Teredo (UDP 3544) or AYIYA (UDP 5072) layer: it sees the outer UDP packets, the native "
-        "reader and tshark the inner IPv6/IPv4 ones"),
-    ("gen_links_nflog", "scapy"): "scapy has no layer for LINKTYPE_NFLOG (239): its packets are unsupported_link",
-    **{("gen_tunnel_cuts", engine): (
-        "NATIVE READER: a record that ends exactly where a tunnel's inner IP header would start (GRE, "
-        "ERSPAN, VXLAN, Geneve, IP-in-IP, 6in4, GRE-in-UDP with zero inner bytes) is bucket malformed; "
-        "tshark and scapy keep the outer packet, as the native reader's own rule says for a tunnel cut "
-        "short before an IP header (decode.py module doc); with 1-19 inner bytes all three say malformed")
-        for engine in ("scapy", "tshark")},
-    **{("gen_short_ip_lengths", engine): (
-        "NATIVE READER: it ignores the IPv4 total length and IPv6 payload length when reading the TCP header, "
-        "so a datagram that ends 6 bytes into TCP still gets the flags byte from the bytes after its end "
-        "(FIN-ACK here); tshark and scapy end the datagram there: ports, no flags (conn_state differs)")
-        for engine in ("scapy", "tshark")},
+        "reader and tshark the inner IPv6/IPv4 ones"
+    ),
+    (
+        "gen_links_nflog",
+        "scapy",
+    ): "scapy has no layer for LINKTYPE_NFLOG (239): its packets are unsupported_link",
+    **{
+        ("gen_tunnel_cuts", engine): (
+            "NATIVE READER: a record that ends exactly where a tunnel's inner IP header would start (GRE, "
+            "ERSPAN, VXLAN, Geneve, IP-in-IP, 6in4, GRE-in-UDP with zero inner bytes) is bucket malformed; "
+            "tshark and scapy keep the outer packet, as the native reader's own rule says for a tunnel cut "
+            "short before an IP header (decode.py module doc); with 1-19 inner bytes all three say malformed"
+        )
+        for engine in ("scapy", "tshark")
+    },
+    **{
+        ("gen_short_ip_lengths", engine): (
+            "NATIVE READER: it ignores the IPv4 total length and IPv6 payload length when reading the TCP header, "
+            "so a datagram that ends 6 bytes into TCP still gets the flags byte from the bytes after its end "
+            "(FIN-ACK here); tshark and scapy end the datagram there: ports, no flags (conn_state differs)"
+        )
+        for engine in ("scapy", "tshark")
+    },
     ("gen_udp_tunnel_header_cuts", "tshark"): (
         "NATIVE READER: an AYIYA record cut after its fixed 8 bytes (identity and signature missing) is "
         "malformed (it jumps to the inner header past the captured bytes) where tshark keeps the outer UDP "
         "packet; a Teredo record with an origin indication and 1 byte of the inner IPv6 header is the outer "
-        "UDP packet (the native reader peeks 2 bytes for another Teredo header) where tshark says malformed"),
-    ("gen_udp_tunnel_header_cuts", "scapy"): "scapy has no Teredo or AYIYA layer (see gen_udp_tunnels_scapyless)",
+        "UDP packet (the native reader peeks 2 bytes for another Teredo header) where tshark says malformed"
+    ),
+    (
+        "gen_udp_tunnel_header_cuts",
+        "scapy",
+    ): "scapy has no Teredo or AYIYA layer (see gen_udp_tunnels_scapyless)",
     ("gen_snaplen_cuts", "tshark"): (
         "tshark's TCP dissector adds no tcp.flags when the header is cut before its 20 fixed bytes (a SYN cut "
-        "14 bytes into TCP reads flags 0, conn_state OTH); the native reader and scapy read byte 13 (SYN, S0)"),
+        "14 bytes into TCP reads flags 0, conn_state OTH); the native reader and scapy read byte 13 (SYN, S0)"
+    ),
 }
 
 ENGINES = ("scapy", "tshark")
@@ -108,7 +136,7 @@ def _two_files(d: Path) -> list[Path]:
 
     off = 24
     while off < len(data):
-        sec, usec, incl, orig = struct.unpack_from("<IIII", data, off)
+        sec, _usec, incl, _orig = struct.unpack_from("<IIII", data, off)
         struct.pack_into("<I", data, off, sec + 1)
         off += 16 + incl
     late.write_bytes(bytes(data))
@@ -151,29 +179,53 @@ def _rule_ports() -> dict[str, frozenset[int]]:
 
 
 def run(paths: list[Path], engine: str, rule_ports: dict) -> Outcome:
-    stream = capture_to_packets(paths) if engine == "native" else capture_to_packets_reference(paths, engine)
+    stream = (
+        capture_to_packets(paths)
+        if engine == "native"
+        else capture_to_packets_reference(paths, engine)
+    )
     try:
         batches = list(stream)
     except InputError as e:
         return Outcome(error=type(e).__name__)
     for b in batches:
         b.check()
-    packets = {c.name: np.concatenate([getattr(b, c.name) for b in batches]) if batches else np.zeros(0, c.dtype)
-               for c in PACKET_COLUMNS}
-    icmp = pd.DataFrame({c.name: np.concatenate([getattr(b.icmp_errors, c.name) for b in batches])
-                         if batches else np.zeros(0, c.dtype) for c in ICMP_ERROR_COLUMNS})
+    packets = {
+        c.name: np.concatenate([getattr(b, c.name) for b in batches])
+        if batches
+        else np.zeros(0, c.dtype)
+        for c in PACKET_COLUMNS
+    }
+    icmp = pd.DataFrame(
+        {
+            c.name: np.concatenate([getattr(b.icmp_errors, c.name) for b in batches])
+            if batches
+            else np.zeros(0, c.dtype)
+            for c in ICMP_ERROR_COLUMNS
+        }
+    )
     # the order of ICMP rows inside a batch is not part of the contract
     icmp = icmp.sort_values(list(icmp.columns), kind="stable").reset_index(drop=True)
     flows = packets_to_flows(batches, rule_ports).flows
     assert list(flows.columns) == [c.name for c in FLOW_COLUMNS]
-    return Outcome(counts=dict(stream.counts), warned=bool(stream.warnings), packets=packets, icmp=icmp, flows=flows,
-                   compression=[c["compression"] for c in stream.captures])
+    return Outcome(
+        counts=dict(stream.counts),
+        warned=bool(stream.warnings),
+        packets=packets,
+        icmp=icmp,
+        flows=flows,
+        compression=[c["compression"] for c in stream.captures],
+    )
 
 
 def differences(native: Outcome, ref: Outcome) -> list[str]:
     """What the reference engine answers differently, one line each."""
     if native.error or ref.error:
-        return [] if native.error == ref.error else [f"error: native {native.error}, engine {ref.error}"]
+        return (
+            []
+            if native.error == ref.error
+            else [f"error: native {native.error}, engine {ref.error}"]
+        )
     out = []
     if native.counts != ref.counts:
         out.append(f"counts: native {native.counts}, engine {ref.counts}")
@@ -191,8 +243,10 @@ def differences(native: Outcome, ref: Outcome) -> list[str]:
             diff &= ~malformed
         rows = np.flatnonzero(diff)
         if len(rows):
-            out.append(f"packet column {c.name}: rows {rows[:5].tolist()} native {n[c.name][rows[:5]].tolist()} "
-                       f"engine {r[c.name][rows[:5]].tolist()}")
+            out.append(
+                f"packet column {c.name}: rows {rows[:5].tolist()} native {n[c.name][rows[:5]].tolist()} "
+                f"engine {r[c.name][rows[:5]].tolist()}"
+            )
     try:
         pd.testing.assert_frame_equal(native.icmp, ref.icmp)
     except AssertionError as e:
@@ -249,7 +303,9 @@ def test_engine_agrees_with_native(name: str, engine: str, outcomes) -> None:
 def test_corpus_present_or_skipped_clearly() -> None:
     """The corpus half of the test runs whenever the corpus is there."""
     if not CORPUS.is_dir():
-        pytest.skip(f"shared corpus not found at {CORPUS} (it lives beside the repo as ../shared/corpus)")
+        pytest.skip(
+            f"shared corpus not found at {CORPUS} (it lives beside the repo as ../shared/corpus)"
+        )
     assert len(CORPUS_CAPTURES) >= 30, CORPUS_CAPTURES
 
 
@@ -271,8 +327,9 @@ def test_generated_inputs_cover_every_bucket(outcomes) -> None:
         icmp_rows += 0 if o.icmp is None else len(o.icmp)
     assert all(total[b.key] > 0 for b in Bucket), total
     assert icmp_rows >= 4
-    assert {c for n in GENERATED if n.startswith("gen_") for c in outcomes(n, "native").compression} >= {
-        None, "gzip", "bzip2", "xz", "zstd"}
+    assert {
+        c for n in GENERATED if n.startswith("gen_") for c in outcomes(n, "native").compression
+    } >= {None, "gzip", "bzip2", "xz", "zstd"}
 
 
 def test_differences_are_detected(outcomes) -> None:
@@ -332,8 +389,12 @@ def test_damaged_file_with_nothing_read_is_a_capture_error(tmp_path: Path) -> No
 
 
 # ---- property: any mix of crafted frames, cut anywhere, reads alike -------------
-_ALL_FRAMES = [(kind, i) for kind, make in G.KINDS.items() if kind != "udp_tunnels_scapyless"
-               for i in range(len(make()))]
+_ALL_FRAMES = [
+    (kind, i)
+    for kind, make in G.KINDS.items()
+    if kind != "udp_tunnels_scapyless"
+    for i in range(len(make()))
+]
 _FRAME_CACHE: dict[str, G.Frames] = {}
 
 
@@ -357,10 +418,19 @@ except ImportError:  # pragma: no cover - hypothesis is a test dependency
 
 if given is not None:
 
-    @settings(max_examples=40, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-    @given(picks=st.lists(st.tuples(st.sampled_from(_ALL_FRAMES), st.one_of(st.none(), st.floats(0, 1))),
-                          min_size=1, max_size=12))
+    @settings(
+        max_examples=40,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        picks=st.lists(
+            st.tuples(st.sampled_from(_ALL_FRAMES), st.one_of(st.none(), st.floats(0, 1))),
+            min_size=1,
+            max_size=12,
+        )
+    )
     def test_cut_frames_read_alike_by_native_and_scapy(picks, tmp_path: Path) -> None:
         """Frames of every kind, whole or cut at any byte by a snaplen: the
         native reader and scapy give the same accounting and columns."""
@@ -380,4 +450,7 @@ if given is not None:
             if c.name not in ("ts_ns", "wire_len", "bucket"):
                 diff &= ~malformed
             bad = np.flatnonzero(diff)
-            assert not len(bad), (c.name, [(picks[j], int(n[c.name][j]), int(r[c.name][j])) for j in bad[:3]])
+            assert not len(bad), (
+                c.name,
+                [(picks[j], int(n[c.name][j]), int(r[c.name][j])) for j in bad[:3]],
+            )
