@@ -35,7 +35,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -284,7 +284,7 @@ def sniff(path: Path, facts: FileFacts) -> None:
         )
 
 
-def open_decompressed(path: Path, compression: str | None) -> IO[bytes]:
+def open_decompressed(path: Path, compression: str | None) -> Any:
     if compression == "gzip":
         return gzip.open(path, "rb")
     if compression == "bzip2":
@@ -294,7 +294,7 @@ def open_decompressed(path: Path, compression: str | None) -> IO[bytes]:
     if compression == "zstd":
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
     return open(path, "rb")
 
 

@@ -14,8 +14,9 @@ also decode (MPLS in IP, ...). Which UDP port names the tunnel follows the
 native reader's (and tshark's) rule, ``tunnel_port``: the lower port first;
 scapy's own bindings (VXLAN on any of five ports, either direction) are not
 used for that choice, only its classes to dissect the tunnel header. scapy
-has no Teredo or AYIYA layer: those stay the outer UDP packet here. The IP header quoted inside an ICMP error is scapy's
-``IPerror``/``IPerror6``, never taken for a layer.
+has no Teredo or AYIYA layer: those stay the outer UDP packet here. The IP
+header quoted inside an ICMP error is scapy's ``IPerror``/``IPerror6``,
+never taken for a layer.
 
 Lengths come from the bytes each layer was given (``layer.original``), never
 from scapy's field defaults: scapy fills fields a short buffer lacked with
@@ -35,92 +36,50 @@ from typing import Any
 from ..tables import Bucket, PacketBatch
 from .reference import FileFacts, open_decompressed
 
-_loaded = False
-_UDP_TUNNELS: dict[int, Any] = {}
-_CARRIERS: set[Any] = set()  # link and tunnel layers: a header that may lead to an IP one
-_LOCAL_BINDINGS: dict[Any, tuple[str, tuple[int, ...], Any]] = {}
-# classes bound at import (see _load)
-IP: Any = None
-IPv6: Any = None
 
+class _Scapy:
+    """scapy's classes this engine uses, imported once on first use (importing
+    scapy's layers takes a second; the native engine never pays it)."""
 
-def _load() -> None:
-    """Import scapy's layers and the contribs the SPEC's tunnels need (once)."""
-    global \
-        _loaded, \
-        IP, \
-        IPv6, \
-        _TCP, \
-        _UDP, \
-        _GRE, \
-        _VXLAN, \
-        _GENEVE, \
-        _GTP_U, \
-        _MPLS, \
-        _RAW, \
-        _PADDING, \
-        _NOPAYLOAD
-    global \
-        _IP6_EXT, \
-        _IP6_FRAG, \
-        _IPERROR, \
-        _IPERROR6, \
-        _TCPERROR, \
-        _UDPERROR, \
-        _ICMP, \
-        _ICMP6_UNREACH, \
-        _L2TYPES
-    if _loaded:
-        return
-    with _quiet():
-        import scapy.layers.all  # noqa: F401 - registers every standard layer and link type
+    def __init__(self) -> None:
+        with _quiet():
+            import scapy.layers.all  # noqa: F401 - registers every standard layer and link type
 
-        for mod in (
-            "scapy.contrib.mpls",
-            "scapy.contrib.geneve",
-            "scapy.contrib.erspan",
-            "scapy.contrib.gtp",
-            "scapy.layers.pflog",
-        ):
-            importlib.import_module(mod)
+            for mod in (
+                "scapy.contrib.mpls",
+                "scapy.contrib.geneve",
+                "scapy.contrib.erspan",
+                "scapy.contrib.gtp",
+                "scapy.layers.pflog",
+            ):
+                importlib.import_module(mod)
         from scapy.config import conf
+        from scapy.contrib import erspan, mpls
         from scapy.contrib.geneve import GENEVE
-        from scapy.layers.inet import GRE, ICMP, TCP, UDP, IPerror, TCPerror, UDPerror
-        from scapy.layers.inet import IP as _IP
-        from scapy.layers.inet6 import (
-            ICMPv6DestUnreach,
-            IPerror6,
-            IPv6ExtHdrDestOpt,
-            IPv6ExtHdrFragment,
-            IPv6ExtHdrHopByHop,
-            IPv6ExtHdrRouting,
-        )
-        from scapy.layers.inet6 import (
-            IPv6 as _IPv6,
-        )
+        from scapy.contrib.gtp import GTP_U_Header
+        from scapy.layers import dot11, inet, inet6, l2, ppp
         from scapy.layers.ipsec import AH
         from scapy.layers.vxlan import VXLAN
         from scapy.packet import NoPayload, Padding, Raw
 
-    IP, IPv6 = _IP, _IPv6
-    _TCP, _UDP, _GRE, _VXLAN, _GENEVE = TCP, UDP, GRE, VXLAN, GENEVE
-    _RAW, _PADDING, _NOPAYLOAD = Raw, Padding, NoPayload
-    _IP6_EXT = (IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, AH)
-    _IP6_FRAG = IPv6ExtHdrFragment
-    _IPERROR, _IPERROR6, _TCPERROR, _UDPERROR = IPerror, IPerror6, TCPerror, UDPerror
-    _ICMP, _ICMP6_UNREACH = ICMP, ICMPv6DestUnreach
-    _L2TYPES = conf.l2types.num2layer
-    from scapy.contrib.gtp import GTP_U_Header
-
-    _GTP_U = GTP_U_Header
-    from scapy.contrib import erspan, mpls
-
-    _MPLS = mpls.MPLS
-    _UDP_TUNNELS.update({4789: VXLAN, 6081: GENEVE, 4754: GRE, 2152: GTP_U_Header})
-    from scapy.layers import dot11, l2, ppp
-
-    _CARRIERS.update(
-        {
+        self.IP, self.IPv6, self.UDP, self.GRE = inet.IP, inet6.IPv6, inet.UDP, inet.GRE
+        self.RAW, self.PADDING, self.NOPAYLOAD = Raw, Padding, NoPayload
+        self.MPLS, self.GTP_U = mpls.MPLS, GTP_U_Header
+        self.IP6_EXT = (
+            inet6.IPv6ExtHdrHopByHop,
+            inet6.IPv6ExtHdrRouting,
+            inet6.IPv6ExtHdrDestOpt,
+            inet6.IPv6ExtHdrFragment,
+            AH,
+        )
+        self.IP6_FRAG = inet6.IPv6ExtHdrFragment
+        self.ICMP, self.IPERROR = inet.ICMP, inet.IPerror
+        self.ICMP6_UNREACH, self.IPERROR6 = inet6.ICMPv6DestUnreach, inet6.IPerror6
+        self.L2TYPES = conf.l2types.num2layer
+        # UDP port (tunnel_port) -> class of the tunnel header
+        self.UDP_TUNNELS = {4789: VXLAN, 6081: GENEVE, 4754: inet.GRE, 2152: GTP_U_Header}
+        # link and tunnel layers: a header that may lead to an IP one
+        self.CARRIERS = {
             l2.Ether,
             l2.Dot3,
             l2.Dot1Q,
@@ -130,7 +89,7 @@ def _load() -> None:
             l2.CookedLinux,
             l2.CookedLinuxV2,
             l2.Loopback,
-            l2.GRE,
+            inet.GRE,
             ppp.PPP,
             ppp.PPPoE,
             ppp.HDLC,
@@ -147,24 +106,30 @@ def _load() -> None:
             dot11.Dot11QoS,
             GTP_U_Header,
         }
-    )
-    from scapy.contrib.mpls import MPLS
-    from scapy.layers.ppp import PPP
+        # (underlayer class) -> (field, values, payload class): encapsulations the native
+        # reader follows that scapy does not bind, applied here rather than globally:
+        # MPLS over PPP (RFC 3032), and the BSD loopback address families for IPv6
+        # (Linux, Windows, Net/OpenBSD, FreeBSD, Darwin) in either byte order, where
+        # scapy binds only 24 and the running host's AF_INET6
+        af6 = (10, 23, 24, 28, 30)
+        self.LOCAL_BINDINGS: dict[Any, tuple[str, tuple[int, ...], Any]] = {
+            ppp.PPP: ("proto", (0x0281, 0x0283), mpls.MPLS),
+            l2.Loopback: (
+                "type",
+                af6 + tuple(int.from_bytes(a.to_bytes(4, "little"), "big") for a in af6),
+                inet6.IPv6,
+            ),
+        }
 
-    # (underlayer class) -> (field, values, payload class): encapsulations the
-    # SPEC names that scapy does not bind (MPLS over PPP, RFC 3032)
-    _LOCAL_BINDINGS[PPP] = ("proto", (0x0281, 0x0283), MPLS)
-    # BSD loopback address families for IPv6 (Linux, Windows, Net/OpenBSD, FreeBSD, Darwin), in
-    # either byte order: scapy binds only 24 and the running host's AF_INET6
-    from scapy.layers.l2 import Loopback
 
-    af6 = (10, 23, 24, 28, 30)
-    _LOCAL_BINDINGS[Loopback] = (
-        "type",
-        af6 + tuple(int.from_bytes(a.to_bytes(4, "little"), "big") for a in af6),
-        _IPv6,
-    )
-    _loaded = True
+S: Any = None
+
+
+def _load() -> Any:
+    global S
+    if S is None:
+        S = _Scapy()
+    return S
 
 
 @contextmanager
@@ -236,7 +201,7 @@ def _ports_flags(l4: Any, proto: int) -> tuple[int, int, int] | None:
     """(sport, dport, tcp_flags) from the transport header's own bytes, or
     None when they are cut short before the ports. scapy may give a short
     header as Raw, so the bytes are read, not scapy's fields (see module doc)."""
-    data = bytes(l4.original or b"") if not isinstance(l4, _NOPAYLOAD) else b""
+    data = bytes(l4.original or b"") if not isinstance(l4, S.NOPAYLOAD) else b""
     if len(data) < 4:
         return None
     sport, dport = struct.unpack("!HH", data[:4])
@@ -272,7 +237,7 @@ class _Result:
 def dissect(linktype: int, data: bytes) -> _Result:
     """One record's bytes → its row, by scapy's dissectors."""
     _load()
-    cls = _L2TYPES.get(linktype)
+    cls = S.L2TYPES.get(linktype)
     if cls is None:
         return _Result(Bucket.UNSUPPORTED_LINK)
     try:
@@ -287,42 +252,42 @@ def _walk(pkt: Any) -> _Result:
     layer = pkt
     while True:
         t = type(layer)
-        if t is IP or t is IPv6:
-            res, layer = _ip(layer) if t is IP else _ip6(layer)
+        if t is S.IP or t is S.IPv6:
+            res, layer = _ip(layer) if t is S.IP else _ip6(layer)
             if layer is None:
                 return res
             continue
-        if isinstance(layer, _NOPAYLOAD) or t is _PADDING:
+        if isinstance(layer, S.NOPAYLOAD) or t is S.PADDING:
             return res or _Result(Bucket.NON_IP)
-        if t in _CARRIERS and isinstance(layer.payload, _NOPAYLOAD):
+        if t in S.CARRIERS and isinstance(layer.payload, S.NOPAYLOAD):
             if _avail(layer) < _fixed_len(t):
                 # a link or tunnel header cut short (scapy fills the missing fields with defaults)
                 return res or _Result(Bucket.MALFORMED)
             want = layer.guess_payload_class(b"")
-            if want is IP or want is IPv6:
+            if want is S.IP or want is S.IPv6:
                 # the IP header it announces is missing: malformed, but a tunnel cut before
                 # its inner IP header leaves the outer result standing
                 return res or _Result(Bucket.MALFORMED)
-            if (want in _CARRIERS or t is _MPLS) and res is None:
+            if (want in S.CARRIERS or t is S.MPLS) and res is None:
                 return _Result(Bucket.MALFORMED)  # the next header it announces is missing
-        if t is _RAW and type(layer.underlayer) in _LOCAL_BINDINGS:
-            field, values, inner = _LOCAL_BINDINGS[type(layer.underlayer)]
+        if t is S.RAW and type(layer.underlayer) in S.LOCAL_BINDINGS:
+            field, values, inner = S.LOCAL_BINDINGS[type(layer.underlayer)]
             if getattr(layer.underlayer, field) in values:
                 layer = inner(bytes(layer))  # a binding scapy lacks, applied here, not globally
                 continue
-        if t is _RAW:
+        if t is S.RAW:
             # scapy gives up: either nothing is bound (not IP), or the bound
             # layer could not be dissected from the bytes (cut short)
             under = layer.underlayer
-            want = under.guess_payload_class(bytes(layer)) if under is not None else _RAW
-            if want is IP or want is IPv6:
+            want = under.guess_payload_class(bytes(layer)) if under is not None else S.RAW
+            if want is S.IP or want is S.IPv6:
                 return _Result(Bucket.MALFORMED)  # an IP header cut short, also inside a tunnel
             if res is not None:
                 return (
                     res  # a tunnel that never reached an inner IP header: the outer result stands
                 )
             # a carrier cut short is malformed; any other non-IP protocol is non-IP, cut or not
-            return _Result(Bucket.MALFORMED if want in _CARRIERS else Bucket.NON_IP)
+            return _Result(Bucket.MALFORMED if want in S.CARRIERS else Bucket.NON_IP)
         layer = layer.payload
 
 
@@ -354,15 +319,15 @@ def _ip6(ip6: Any) -> tuple[_Result, Any]:
     nh = int(ip6.nh)
     layer = ip6.payload
     while True:
-        if nh in _EXT_NH and not isinstance(layer, _IP6_EXT):
+        if nh in _EXT_NH and not isinstance(layer, S.IP6_EXT):
             return _Result(
                 Bucket.MALFORMED
             ), None  # an extension header scapy could not read: cut short
-        if not isinstance(layer, _IP6_EXT):
+        if not isinstance(layer, S.IP6_EXT):
             break
         if _avail(layer) < 8:
             return _Result(Bucket.MALFORMED), None
-        if type(layer) is _IP6_FRAG:
+        if type(layer) is S.IP6_FRAG:
             r.ip_id = int(layer.id)
             if layer.offset:
                 r.frag, r.bucket, r.proto = 2, Bucket.FRAGMENT, int(layer.nh)
@@ -393,9 +358,9 @@ def _upper(r: _Result, l4: Any, ip: Any) -> tuple[_Result, Any]:
         r.icmp = _icmp_error(l4, p)
         return r, None
     if p in (4, 41, 47):  # IP-in-IP, 6in4, GRE
-        if isinstance(l4, _NOPAYLOAD):
+        if isinstance(l4, S.NOPAYLOAD):
             return r, None  # cut before the inner header: the outer result stands
-        if type(l4) is _RAW:
+        if type(l4) is S.RAW:
             if p in (4, 41):
                 return _Result(Bucket.MALFORMED), None  # the inner IP header is cut short
             return r, None
@@ -422,8 +387,8 @@ def tunnel_port(sport: int, dport: int) -> int:
 def _udp_tunnel(udp: Any, sport: int, dport: int) -> Any:
     """The layer inside a UDP tunnel, dissected by scapy's class for the
     tunnel header (whatever port scapy itself binds it to), or None."""
-    cls = _UDP_TUNNELS.get(tunnel_port(sport, dport))
-    if cls is None or type(udp) is not _UDP:
+    cls = S.UDP_TUNNELS.get(tunnel_port(sport, dport))
+    if cls is None or type(udp) is not S.UDP:
         return None
     data = bytes(udp.payload)
     if not data:
@@ -432,7 +397,7 @@ def _udp_tunnel(udp: Any, sport: int, dport: int) -> Any:
         header = cls(data)
     except Exception:  # noqa: BLE001 - scapy raises anything on hostile bytes
         return None
-    if cls is _GTP_U:
+    if cls is S.GTP_U:
         # only a G-PDU (message type 255) carries a packet, and only IP counts
         if header.gtp_type != 255 or (data[header_len(header) :][:1] or b"\0")[0] >> 4 not in (
             4,
@@ -440,17 +405,17 @@ def _udp_tunnel(udp: Any, sport: int, dport: int) -> Any:
         ):
             return None
         return header
-    return header if cls is _GRE else header.payload
+    return header if cls is S.GRE else header.payload
 
 
 def header_len(layer: Any) -> int:
-    return _avail(layer) - (0 if isinstance(layer.payload, _NOPAYLOAD) else _avail(layer.payload))
+    return _avail(layer) - (0 if isinstance(layer.payload, S.NOPAYLOAD) else _avail(layer.payload))
 
 
 def _icmp_error(icmp: Any, proto: int) -> tuple | None:
     """(type, code, quoted src, dst, proto, sport, dport) of a destination
     unreachable that quotes a TCP/UDP header, else None."""
-    if proto == 1 and type(icmp) is _ICMP and icmp.type == 3 and type(icmp.payload) is _IPERROR:
+    if proto == 1 and type(icmp) is S.ICMP and icmp.type == 3 and type(icmp.payload) is S.IPERROR:
         q = icmp.payload
         if (
             _avail(q) < 20
@@ -464,7 +429,7 @@ def _icmp_error(icmp: Any, proto: int) -> tuple | None:
         if pf is None:
             return None
         return (3, int(icmp.code), _addr4(q.src), _addr4(q.dst), int(q.proto), pf[0], pf[1])
-    if proto == 58 and type(icmp) is _ICMP6_UNREACH and type(icmp.payload) is _IPERROR6:
+    if proto == 58 and type(icmp) is S.ICMP6_UNREACH and type(icmp.payload) is S.IPERROR6:
         q = icmp.payload
         if _avail(q) < 40 or q.nh not in (6, 17):
             return None
@@ -485,7 +450,8 @@ def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[Pack
     rows = facts.rows
     with open_decompressed(path, facts.compression) as f, _quiet() as said:
         try:
-            reader = RawPcapReader(f)  # scapy's metaclass picks its pcapng reader by magic
+            # scapy's metaclass picks its pcapng reader by magic (and takes a file object)
+            reader: Any = RawPcapReader(f)  # type: ignore[arg-type]
         except (Scapy_Exception, EOFError, OSError, struct.error) as e:
             facts.damage(0, f"scapy cannot read the file header ({e})")
             return
@@ -498,9 +464,8 @@ def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[Pack
             start = _tell(f)
             said.clear()  # only what scapy says about the record it reads next counts
             try:
-                data, meta = reader._read_packet(
-                    size=1 << 31
-                )  # scapy's own record walk, no MTU cut
+                # scapy's own record walk, without its MTU cut
+                data, meta = reader._read_packet(size=1 << 31)
             except EOFError:
                 # a clean end reads nothing (pcap) or only whole blocks (pcapng: scapy
                 # says nothing); a cut one consumed part of a record header or block
