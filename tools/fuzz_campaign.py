@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import random
+import re
 import resource
 import sys
 import tempfile
@@ -94,6 +95,8 @@ def _worker(conn, args: argparse.Namespace, wid: int) -> None:  # noqa: ANN001
         res = _check_one(path, work, args.timeout, args.cli_every > 0 and i % args.cli_every == 0)
         res.update(i=i, what=mutant.describe(), size=len(mutant.data),
                    maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        if "error" in res:  # the same message for every worker's input file
+            res["error"] = res["error"].replace(str(path), "INPUT")
         if res["outcome"] in ("crash", "hang") or res["outcome"].startswith("known:"):
             keep = Path(args.out) / f"input-{i}.bin"
             keep.write_bytes(mutant.data)
@@ -192,7 +195,7 @@ def campaign(args: argparse.Namespace) -> dict:
             slowest = {k: res.get(k) for k in ("i", "seconds", "what", "size", "outcome")}
         if res["outcome"] in ("crash", "hang") or res["outcome"].startswith("known:"):
             findings.append({k: res.get(k) for k in ("i", "outcome", "what", "error", "reproducer")})
-            sig = (res["outcome"], str(res.get("error"))[:100])
+            sig = (res["outcome"], re.sub(r"\d+", "N", str(res.get("error")))[:90])
             signatures[sig] += 1
             if res["outcome"] in ("crash", "hang") and signatures[sig] == 1:  # first of each kind only
                 print(f"  {res['outcome'].upper()} input {res['i']}: {res.get('error')}\n"

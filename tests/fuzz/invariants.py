@@ -61,21 +61,15 @@ def time_limit(seconds: float) -> Iterator[None]:
 # input that hits one as "known" instead of failing again; delete the entry
 # together with the xfail once the owner fixed it.
 KNOWN_BUGS: dict[str, str] = {
-    "zstd-error": "test_corrupt_zstd_is_an_input_problem",
-    "epb-before-idb": "test_packet_block_before_its_interface_block",
     "flow-time-overflow": "test_flows_of_times_further_apart_than_int64",
 }
 
 
 def known_bug(exc: BaseException) -> str | None:
     """The KNOWN_BUGS key an exception belongs to, or None (a new crash)."""
-    if type(exc).__name__ == "ZstdError" and "zstd-error" in KNOWN_BUGS:
-        return "zstd-error"
     msg = str(exc)
     if not isinstance(exc, Violation) or "tiny chunks" not in msg:
         return None
-    if "epb-before-idb" in KNOWN_BUGS and "packet block for interface" in msg:
-        return "epb-before-idb"
     span = re.search(r"packet times span (-?\d+) ns", msg)
     if "flow-time-overflow" in KNOWN_BUGS and span and int(span.group(1)) >= 2**63:
         return "flow-time-overflow"

@@ -130,16 +130,15 @@ def _zstd_pcap() -> bytes:
     return compress("zstd", generated_seeds()[0].data)
 
 
-@pytest.mark.xfail(strict=True, reason="corrupt zstd data raises zstandard.ZstdError, which "
-                   "auditor.capture.source.DECOMPRESSION_ERRORS does not list: exit 3 instead of 2 / a warning")
 @pytest.mark.parametrize("data", [
     pytest.param(b"\x28\xb5\x2f\xfd" + b"\xff" * 20, id="zstd-magic-then-junk"),
     pytest.param(_zstd_pcap() + bytes(range(8)), id="zstd-trailing-garbage"),
 ])
 @pytest.mark.parametrize("given_as", ["file", "directory"])
 def test_corrupt_zstd_is_an_input_problem(data: bytes, given_as: str, work: Path) -> None:
-    """Also through a directory: expand_capture_paths → source.is_capture_file
-    reads the head through the zstd decompressor and lets ZstdError out too."""
+    """Found by the fuzzer: zstandard.ZstdError was not a decompression error
+    (exit 3); also through a directory, where expand_capture_paths reads the
+    head through the decompressor (fixed in f69b03a)."""
     folder = work / f"zstd_{given_as}_{len(data)}"
     folder.mkdir(exist_ok=True)
     path = folder / "corrupt.pcap.zst"
@@ -150,9 +149,9 @@ def test_corrupt_zstd_is_an_input_problem(data: bytes, given_as: str, work: Path
         assert check_cli(path if given_as == "file" else folder, work) in (0, 2)
 
 
-@pytest.mark.xfail(strict=True, reason="a packet block before its section's interface block is "
-                   "accepted when the walk later meets the IDB in the same chunk, refused in small chunks")
 def test_packet_block_before_its_interface_block(work: Path) -> None:
+    """Found by the fuzzer: accepted when the walk met the IDB later in the
+    same chunk, refused in small chunks (fixed in f69b03a)."""
     eth = frames()["eth"]
     path = work / "epb_before_idb.pcapng"
     # SHB (28 bytes), then an EPB for interface 0 at byte 28, then the IDB
