@@ -331,27 +331,30 @@ class ReferenceStream:
         self.warnings: list[str] = []
         self._module = _engine_module(engine)
 
+    def _time_order(self) -> list[Path]:
+        """Several files are one stream ordered by their first packet's time, as
+        the native reader orders them (files without packets first). The first
+        time comes from scapy's reader for either engine: one record, cheap."""
+        if len(self.paths) < 2:
+            return list(self.paths)
+        from .reference_scapy import first_packet_ts_ns
+
+        firsts = [first_packet_ts_ns(p) for p in self.paths]
+        order = sorted(
+            range(len(self.paths)), key=lambda i: (firsts[i] is not None, firsts[i] or 0, i)
+        )
+        return [self.paths[i] for i in order]
+
     def __iter__(self) -> Iterator[PacketBatch]:
         self.captures.clear()
         self.warnings.clear()
         self.counts = {"read": 0, **{k: 0 for k in BUCKET_KEYS}}
         read_file = self._module.read_file
-        # several files are one stream ordered by first packet (as the native reader does);
-        # a reference engine reads each file whole, so the files are read first, then handed on
-        done: list[tuple[FileFacts, list[PacketBatch]]] = []
-        for path in self.paths:
+        for path in self._time_order():
             facts = FileFacts(path)
             sniff(path, facts)
-            batches = list(read_file(path, facts, self.batch_packets))
+            yield from read_file(path, facts, self.batch_packets)
             facts.finish()
-            done.append((facts, batches))
-        order = sorted(
-            range(len(done)),
-            key=lambda i: (done[i][0].first_ts_ns is not None, done[i][0].first_ts_ns or 0, i),
-        )
-        for i in order:
-            facts, batches = done[i]
-            yield from batches
             self.captures.append(facts.info)
             self.counts["read"] += facts.packets
             for key, n in zip(BUCKET_KEYS, facts.rows.bucket_counts):

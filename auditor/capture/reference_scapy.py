@@ -28,7 +28,7 @@ from __future__ import annotations
 import importlib
 import logging
 import struct
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -441,7 +441,9 @@ def _icmp_error(icmp: Any, proto: int) -> tuple | None:
 
 
 # ---- reading -------------------------------------------------------------------
-def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[PacketBatch]:
+def read_file(
+    path: Path, facts: FileFacts, batch_packets: int
+) -> Generator[PacketBatch, None, None]:
     """One capture → PacketBatch chunks of ``batch_packets`` rows; fills ``facts``."""
     _load()
     from scapy.error import Scapy_Exception
@@ -530,6 +532,26 @@ def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[Pack
             yield rows.take()
 
 
+def first_packet_ts_ns(path: Path) -> int | None:
+    """Time of a file's first packet (orders several files); None when it has
+    none or cannot be read (reading it for real then says why)."""
+    from ..errors import InputError
+    from .reference import sniff
+
+    facts = FileFacts(path)
+    try:
+        sniff(path, facts)
+        gen = read_file(path, facts, 1)
+        try:
+            for batch in gen:
+                return int(batch.ts_ns[0])
+        finally:
+            gen.close()
+    except InputError:
+        return None
+    return None
+
+
 def _tell(f: Any) -> int | None:
     try:
         return int(f.tell())
@@ -537,4 +559,4 @@ def _tell(f: Any) -> int | None:
         return None
 
 
-__all__ = ["dissect", "read_file"]
+__all__ = ["dissect", "first_packet_ts_ns", "read_file", "tunnel_port"]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -409,7 +409,9 @@ def _tshark_error(cap: Any) -> str | None:
     return line
 
 
-def read_file(path: Path, facts: FileFacts, batch_packets: int) -> Iterator[PacketBatch]:
+def read_file(
+    path: Path, facts: FileFacts, batch_packets: int
+) -> Generator[PacketBatch, None, None]:
     """One capture → PacketBatch chunks of ``batch_packets`` rows; fills ``facts``."""
     import pyshark
     from pyshark.capture.capture import TSharkCrashException
