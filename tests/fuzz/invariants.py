@@ -90,12 +90,20 @@ def _check(cond: bool, what: str) -> None:
         raise Violation(what)
 
 
+def _check_offsets(text: str, path: Path) -> None:
+    """A byte offset in a message about an uncompressed file lies inside it."""
+    size = path.stat().st_size
+    for m in re.finditer(r": byte (\d+)(?! of the decompressed)", text):
+        _check(int(m.group(1)) <= size, f"byte offset {m.group(1)} past the end of a {size}-byte file: {text!r}")
+
+
 def _check_error_line(err: InputError, path: Path) -> str:
     line = err.line()
     _check(err.exit_code == 2, f"input error with exit code {err.exit_code}: {line}")
     _check("\n" not in line and line.strip() == line and line, f"error is not one line: {line!r}")
     _check(line.startswith(f"{path}: "), f"error does not start with the file name: {line!r}")
     _check(BYTE_OFFSET.search(line) is not None, f"error names no byte offset: {line!r}")
+    _check_offsets(line, path)
     return line
 
 
@@ -147,6 +155,7 @@ def check_capture(path: Path, *, chunk_check: bool = True) -> Outcome:
     _check(bool((flows["packets_c2s"] >= 0).all() and (flows["packets_s2c"] >= 0).all()), "negative packets")
     for w in stream.warnings:
         _check("\n" not in w and w.startswith(f"{path}: "), f"warning does not name the file: {w!r}")
+        _check_offsets(w, path)
     if chunk_check:
         try:
             small, table2, _ = _read(path, CHUNK_SMALL)

@@ -181,3 +181,78 @@ def test_flows_of_times_further_apart_than_int64(between: str, work: Path) -> No
     path.write_bytes(data)
     counts = [len(packets_to_flows(capture_to_packets([path], chunk_packets=c)).flows) for c in (1 << 18, 2, 1)]
     assert counts == [2, 2, 2]
+
+
+# ------------------------------------------------------------- exact oracles for two mutations
+def _whole_seeds() -> list:
+    """Seeds whose records/blocks the lenient walk finds up to the last byte."""
+    out = []
+    for s in all_seeds():
+        us = units(s.data)
+        if us and us[-1].off + us[-1].length == len(s.data):
+            out.append(s)
+    return out
+
+
+def _packet_units(data: bytes) -> list:
+    return [u for u in units(data) if u.data_off >= 0]
+
+
+@settings(max_examples=150, derandomize=True, deadline=None, database=None)
+@given(pick=st.integers(0, 10**6), cut=st.integers(0, 10**7))
+def test_truncation_reads_every_whole_record_and_names_the_cut_one(pick: int, cut: int, work: Path) -> None:
+    """SPEC section 5: a record cut short by the end of the file is not
+    counted as read, and the warning names the byte offset where it starts.
+    For a valid seed cut at any offset past its file header the packets read
+    are exactly the whole packet records before the cut."""
+    seeds = _whole_seeds()
+    seed = seeds[pick % len(seeds)]
+    us = units(seed.data)
+    first = 24 if seed.fmt == "pcap" else 4  # shorter: refused (no file header / magic)
+    cut = first + cut % (len(seed.data) - first + 1)
+    path = work / "cut.bin"
+    path.write_bytes(seed.data[:cut])
+    stream = capture_to_packets([path])
+    n = sum(len(b) for b in stream)
+    whole = [u for u in _packet_units(seed.data) if u.off + u.length <= cut]
+    assert n == stream.counts["read"] == len(whole)
+    straddling = [u for u in us if u.off < cut < u.off + u.length]
+    if not straddling:
+        assert stream.warnings == []
+    else:
+        assert len(stream.warnings) == 1
+        assert f"{path}: byte {straddling[0].off}: file ends in the middle of a " in stream.warnings[0]
+
+
+@settings(max_examples=150, derandomize=True, deadline=None, database=None)
+@given(pick=st.integers(0, 10**6), which=st.integers(0, 10**6),
+       claim=st.sampled_from([0xFFFFFFFF, 0xFFFFFFF0, 0x80000000, 16 * 1024 * 1024 + 4, 256 * 1024 + 4]))
+def test_absurd_length_stops_at_that_record(pick: int, which: int, claim: int, work: Path) -> None:
+    """A packet record/block claiming more than the reader's cap: the packets
+    before it are read; a warning (or, with none before, the error) names its
+    byte offset; nothing of that size is allocated (see the memory test)."""
+    seeds = [s for s in _whole_seeds() if _packet_units(s.data)]
+    seed = seeds[pick % len(seeds)]
+    pus = _packet_units(seed.data)
+    k = which % len(pus)
+    u = pus[k]
+    field = u.off + (8 if u.btype == -1 else 4)  # pcap captured length / pcapng block total length
+    data = seed.data[:field] + struct.pack(u.endian + "I", claim) + seed.data[field + 4:]
+    path = work / "absurd.bin"
+    path.write_bytes(data)
+    before = k
+    stream = capture_to_packets([path])
+    if u.btype != -1 and claim <= 320 * 1024:
+        # within the pcapng packet-block cap (a record plus 64 KiB of options):
+        # a block running past the end of the file, read as a cut-short file
+        assert sum(len(b) for b in stream) == before
+        assert stream.warnings == [f"{path}: byte {u.off}: file ends in the middle of a block; "
+                                   f"audited the {before} packets before it"]
+        return
+    if before == 0:
+        with pytest.raises(CaptureError) as err:
+            list(stream)
+        assert err.value.line().startswith(f"{path}: byte {u.off}: ")
+        return
+    assert sum(len(b) for b in stream) == stream.counts["read"] == before
+    assert len(stream.warnings) == 1 and stream.warnings[0].startswith(f"{path}: byte {u.off}: ")
