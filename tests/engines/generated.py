@@ -465,3 +465,10 @@ def udp_tunnel_header_cuts() -> Frames:
         (teredo_origin, 14 + 20 + 8 + 8 + 1),  # one byte of the inner IPv6 header
         (ayiya, 14 + 20 + 8 + 8),
     ]  # AYIYA's fixed 8 bytes, identity and signature cut
+
+
+def gre_bad_versions() -> Frames:
+    """GRE headers whose version field is neither 0 (RFC 2784) nor 1 (PPTP)."""
+    inner = IP(src=A4, dst=B4) / UDP(sport=40070, dport=53)
+    frame = eth(IP(src=OUTER1, dst=OUTER2) / GRE() / inner)
+    return [(_set_bytes(frame, 35, bytes([v])), None) for v in (2, 4, 6)]

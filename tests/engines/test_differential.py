@@ -58,6 +58,7 @@ GENERATED = {
     "gen_udp_tunnel_header_cuts": lambda d: G.write_pcap(
         d / "udp_tunnel_cuts.pcap", G.udp_tunnel_header_cuts()
     ),
+    "gen_gre_bad_versions": lambda d: G.write_pcap(d / "gre_versions.pcap", G.gre_bad_versions()),
     "gen_links": lambda d: G.write_pcapng(d / "links.pcapng", G.other_links()),
     "gen_links_nflog": lambda d: G.write_pcapng(d / "nflog.pcapng", G.nflog_links()),
     "gen_two_files": lambda d: _two_files(d),
@@ -108,6 +109,17 @@ EXCLUDED: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
         _BUCKETS_AND_ALL,
         "scapy has no Teredo or AYIYA layer (see gen_udp_tunnels_scapyless)",
     ),
+    **{
+        ("gen_gre_bad_versions", engine): (
+            _BUCKETS_AND_ALL,
+            (
+                "the native reader is stricter: a GRE header with version 2-7 (neither RFC 2784 GRE nor "
+                "PPTP's enhanced GRE) ends the decode at the outer IP packet (other_ip); tshark and scapy "
+                "decode it as version-0 GRE and report the inner UDP packet"
+            ),
+        )
+        for engine in ("scapy", "tshark")
+    },
     ("gen_snaplen_cuts", "tshark"): (
         ("packet column tcp_flags", "flows"),
         (
