@@ -189,7 +189,7 @@ class Outcome:
     error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     warned: bool = False
-    compression: list = field(default_factory=list)
+    captures: list = field(default_factory=list)  # inputs.captures facts both engines know
     packets: dict[str, np.ndarray] = field(default_factory=dict)
     icmp: pd.DataFrame | None = None
     flows: pd.DataFrame | None = None
@@ -231,13 +231,25 @@ def run(paths: list[Path], engine: str, rule_ports: dict) -> Outcome:
     icmp = icmp.sort_values(list(icmp.columns), kind="stable").reset_index(drop=True)
     flows = packets_to_flows(batches, rule_ports).flows
     assert list(flows.columns) == [c.name for c in FLOW_COLUMNS]
+    # link_types (tshark names only the link types of frames it read) and skipped_blocks
+    # (the readers' own business) are left out
+    facts = (
+        "path",
+        "sha256",
+        "format",
+        "compression",
+        "packets",
+        "bytes",
+        "first_ts_ns",
+        "last_ts_ns",
+    )
     return Outcome(
+        captures=[{k: c[k] for k in facts} for c in stream.captures],
         counts=dict(stream.counts),
         warned=bool(stream.warnings),
         packets=packets,
         icmp=icmp,
         flows=flows,
-        compression=[c["compression"] for c in stream.captures],
     )
 
 
@@ -254,8 +266,8 @@ def differences(native: Outcome, ref: Outcome) -> list[str]:
         out.append(f"counts: native {native.counts}, engine {ref.counts}")
     if native.warned != ref.warned:
         out.append(f"warned: native {native.warned}, engine {ref.warned}")
-    if native.compression != ref.compression:
-        out.append(f"compression: native {native.compression}, engine {ref.compression}")
+    if native.captures != ref.captures:
+        out.append(f"captures: native {native.captures}, engine {ref.captures}")
     n, r = native.packets, ref.packets
     if len(n["ts_ns"]) != len(r["ts_ns"]):
         return [*out, f"packets: native {len(n['ts_ns'])}, engine {len(r['ts_ns'])}"]
@@ -355,9 +367,13 @@ def test_generated_inputs_cover_every_bucket(outcomes) -> None:
         icmp_rows += 0 if o.icmp is None else len(o.icmp)
     assert all(total[b.key] > 0 for b in Bucket), total
     assert icmp_rows >= 4
-    assert {
-        c for n in GENERATED if n.startswith("gen_") for c in outcomes(n, "native").compression
-    } >= {None, "gzip", "bzip2", "xz", "zstd"}
+    assert {c["compression"] for n in GENERATED for c in outcomes(n, "native").captures} >= {
+        None,
+        "gzip",
+        "bzip2",
+        "xz",
+        "zstd",
+    }
 
 
 def test_differences_are_detected(outcomes) -> None:
@@ -381,6 +397,15 @@ def test_unknown_engine_is_a_usage_error(tmp_path: Path) -> None:
     path = G.write_pcap(tmp_path / "x.pcap", G.udp_icmp())
     with pytest.raises(UsageError, match="unknown engine"):
         capture_to_packets_reference([path], "wireshark")  # type: ignore[arg-type]
+
+
+def test_missing_pyshark_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyshark.tshark.tshark", None)  # import fails
+    path = G.write_pcap(tmp_path / "x.pcap", G.udp_icmp())
+    with pytest.raises(InputError, match=r"^--engine tshark needs pyshark \(pip install pyshark"):
+        capture_to_packets_reference([path], "tshark")
 
 
 def test_missing_tshark_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
