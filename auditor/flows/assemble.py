@@ -83,6 +83,16 @@ STATE_FIELDS: dict[str, str] = {
 }
 
 
+def later_by_more_than(later: np.ndarray, earlier: np.ndarray, span: np.ndarray) -> np.ndarray:
+    """``later - earlier > span`` without int64 overflow: a damaged capture
+    can hold times centuries apart, whose difference does not fit in int64.
+    Where ``later > earlier`` the unsigned difference is the true one."""
+    later = np.asarray(later, np.int64)
+    earlier = np.asarray(earlier, np.int64)
+    diff = later.view(np.uint64) - earlier.view(np.uint64)
+    return (later > earlier) & (diff > np.asarray(span).astype(np.uint64))
+
+
 def empty_state(n: int = 0) -> dict[str, np.ndarray]:
     return {k: np.zeros(n, dtype=v) for k, v in STATE_FIELDS.items()}
 
@@ -276,7 +286,8 @@ class FlowAssembler:
         if _state_len(st) == 0:
             return
         idle = np.where(st["proto"] == TCP, TCP_IDLE_NS, UDP_IDLE_NS)
-        old = st["prev_ts"] < self.newest_ts - idle - self.evict_margin_ns
+        newest = np.full(len(idle), self.newest_ts, np.int64)
+        old = later_by_more_than(newest, st["prev_ts"], idle + self.evict_margin_ns)
         if old.any():
             gone = take_state(st, old)
             self.evicted.append(gone)
@@ -346,7 +357,7 @@ class FlowAssembler:
         prev_ts[with_carry] = carried["prev_ts"][cg[with_carry]]
         has_prev = ~key_first | with_carry
         idle = np.where(proto == TCP, TCP_IDLE_NS, UDP_IDLE_NS)
-        gap = has_prev & (ts - prev_ts > idle)  # negative gaps are no gaps
+        gap = has_prev & later_by_more_than(ts, prev_ts, idle)  # negative gaps are no gaps
 
         # --- TCP bare-SYN split rule, by prefix maxima within gap segments
         is_tcp = proto == TCP

@@ -161,9 +161,6 @@ def test_packet_block_before_its_interface_block(work: Path) -> None:
             list(capture_to_packets([path], chunk_packets=chunk))
 
 
-@pytest.mark.xfail(strict=True, reason="the flow stage's idle gap overflows int64 for packet times "
-                   "further apart than 2**63 ns: one flow instead of two, and a result that depends on "
-                   "the chunk size when another packet lies between")
 @pytest.mark.parametrize("between", ["nothing", "icmp_error"])
 def test_flows_of_times_further_apart_than_int64(between: str, work: Path) -> None:
     """Minimised from campaign input 3131 (seed 1): two ACKs of one TCP
