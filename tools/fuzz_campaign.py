@@ -47,7 +47,7 @@ def _vm_size_bytes() -> int:
     return 0
 
 
-def _check_one(path: Path, work: Path, timeout: float, through_cli: bool) -> dict:
+def _check_one(path: Path, work: Path, timeout: float, through_cli: bool, data: bytes = b"") -> dict:
     from fuzz.invariants import Hang, check_capture, check_cli, known_bug, time_limit
 
     t0 = time.perf_counter()
@@ -60,11 +60,12 @@ def _check_one(path: Path, work: Path, timeout: float, through_cli: bool) -> dic
         res["outcome"] = outcome.kind
         res["packets"] = outcome.packets
     except Hang as e:
-        res.update(outcome="hang", error=str(e), trace=traceback.format_exc(limit=-6))
+        key = known_bug(e, data)
+        res.update(outcome=f"known:{key}" if key else "hang", error=f"Hang: {e}", trace=traceback.format_exc(limit=-6))
     except BaseException as e:  # noqa: BLE001 - anything else is the finding
         if isinstance(e, KeyboardInterrupt):
             raise
-        key = known_bug(e)
+        key = known_bug(e, data)
         res.update(outcome=f"known:{key}" if key else "crash", error=f"{type(e).__name__}: {e}"[:500],
                    trace=traceback.format_exc(limit=-8))
     res["seconds"] = time.perf_counter() - t0
@@ -92,7 +93,7 @@ def _worker(conn, args: argparse.Namespace, wid: int) -> None:  # noqa: ANN001
             return
         mutant = make_mutant(random.Random(f"{args.seed}:{i}"), seeds)
         path.write_bytes(mutant.data)
-        res = _check_one(path, work, args.timeout, args.cli_every > 0 and i % args.cli_every == 0)
+        res = _check_one(path, work, args.timeout, args.cli_every > 0 and i % args.cli_every == 0, mutant.data)
         res.update(i=i, what=mutant.describe(), size=len(mutant.data),
                    maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         if "error" in res:  # the same message for every worker's input file
@@ -240,7 +241,7 @@ def campaign(args: argparse.Namespace) -> dict:
 def replay(path: Path, timeout: float) -> int:
     import fuzz.invariants  # noqa: F401
 
-    res = _check_one(path, Path(tempfile.mkdtemp(prefix="zvr-fuzz-replay-")), timeout, True)
+    res = _check_one(path, Path(tempfile.mkdtemp(prefix="zvr-fuzz-replay-")), timeout, True, path.read_bytes())
     print(json.dumps({k: v for k, v in res.items() if k != "trace"}, indent=2))
     if "trace" in res:
         print(res["trace"])

@@ -222,6 +222,25 @@ def duplicate_unit(rng: random.Random, data: bytes) -> bytes:
     return data[:pos] + piece * rng.randint(1, 3) + data[pos:]
 
 
+FLOOD_COPIES = (10, 100, 1000, 4000)
+FLOOD_BYTES = 1 << 20
+
+
+def flood(rng: random.Random, data: bytes, copies: Sequence[int] = FLOOD_COPIES) -> bytes:
+    """Repeat a run of 1-3 records/blocks many times (a section with its
+    interface and a packet: thousands of sections), up to 1 MiB: time and
+    memory must stay linear in the file."""
+    us = [u for u in units(data) if u.btype != -2]
+    if not us:
+        return duplicate_unit(rng, data)
+    i = rng.randrange(len(us))
+    run = us[i : i + rng.randint(1, 3)]
+    piece = data[run[0].off : run[-1].off + run[-1].length]
+    n = min(rng.choice(copies), max(1, FLOOD_BYTES // max(1, len(piece))))
+    at = run[-1].off + run[-1].length
+    return data[:at] + piece * n + data[at:]
+
+
 def remove_unit(rng: random.Random, data: bytes) -> bytes:
     """Drop a record/block (an IDB, leaving packets of a missing interface; an SHB...)."""
     us = units(data)
@@ -333,15 +352,21 @@ def _ip_offset(data: bytes, u: Unit) -> int | None:
 
 
 def inner_header(rng: random.Random, data: bytes) -> bytes:
-    """Damage the IP/TCP/UDP headers inside a packet: IHL 0..15, total or
-    payload length, fragment fields, protocol, TCP data offset, UDP length,
-    IPv6 next header and extension header lengths."""
+    """Damage the IP/TCP/UDP headers inside a packet (the outer one, or one
+    deeper inside: a tunnel's inner packet, an ICMP error's quote): IHL
+    0..15, total or payload length, fragment fields, protocol, TCP data
+    offset, UDP length, IPv6 next header and extension header lengths."""
     us = [u for u in units(data) if u.data_off >= 0 and u.caplen > 0]
     rng.shuffle(us)
     for u in us[:8]:
         ip = _ip_offset(data, u)
         if ip is None:
             continue
+        if rng.random() < 0.3:
+            # a deeper IP header: a tunnel's inner packet or an ICMP error's quote
+            deeper = data.find(b"\x45", ip + 20, u.data_off + u.caplen - 20)
+            if deeper >= 0:
+                ip = deeper
         version = data[ip] >> 4
         choice = rng.randrange(6)
         if version == 4:
@@ -428,6 +453,7 @@ OPS: dict[str, Callable[[random.Random, bytes], bytes]] = {
     "absurd_length": absurd_length,
     "bogus_block_type": bogus_block_type,
     "duplicate_unit": duplicate_unit,
+    "flood": flood,
     "remove_unit": remove_unit,
     "swap_units": swap_units,
     "swap_magic": swap_magic,
@@ -451,7 +477,10 @@ class Mutant:
         return f"{self.seed} + {' + '.join(self.ops) or 'nothing'}"
 
 
-def make_mutant(rng: random.Random, seeds: Sequence[Seed], *, max_ops: int = 4) -> Mutant:
+def make_mutant(rng: random.Random, seeds: Sequence[Seed], *, max_ops: int = 4,
+                flood_copies: Sequence[int] = FLOOD_COPIES) -> Mutant:
+    """One mutant; ``flood_copies`` bounds the flood mutation (the short
+    suite run keeps it small, the campaign goes to thousands)."""
     seed = rng.choice(seeds)
     data, ops = seed.data, []
     names = list(OPS)
@@ -462,7 +491,7 @@ def make_mutant(rng: random.Random, seeds: Sequence[Seed], *, max_ops: int = 4) 
             data, op = splice(rng, data, other.data), f"splice({other.name})"
         else:
             op = rng.choices(names, weights)[0]
-            data = OPS[op](rng, data)
+            data = flood(rng, data, flood_copies) if op == "flood" else OPS[op](rng, data)
         ops.append(op)
     if rng.random() < 0.2:
         data, op = wrap(rng, data)
