@@ -233,6 +233,18 @@ class _Result:
         self.proto = self.sport = self.dport = self.tcp_flags = self.ip_id = self.frag = 0
         self.icmp: tuple | None = None
 
+    def malformed(self) -> _Result:
+        """This row as bucket malformed: a header inside it was cut short."""
+        self.bucket = Bucket.MALFORMED
+        self.icmp = None
+        return self
+
+
+def _malformed(outer: _Result | None) -> _Result:
+    """An IP header that cannot be read: the row keeps the innermost readable
+    IP header's columns (the outer one in a tunnel), as the native reader does."""
+    return outer.malformed() if outer is not None else _Result(Bucket.MALFORMED)
+
 
 def dissect(linktype: int, data: bytes) -> _Result:
     """One record's bytes → its row, by scapy's dissectors."""
@@ -253,7 +265,10 @@ def _walk(pkt: Any) -> _Result:
     while True:
         t = type(layer)
         if t is S.IP or t is S.IPv6:
-            res, layer = _ip(layer) if t is S.IP else _ip6(layer)
+            new, layer = _ip(layer) if t is S.IP else _ip6(layer)
+            if new is None:
+                return _malformed(res)  # this IP header is unreadable
+            res = new
             if layer is None:
                 return res
             continue
@@ -281,7 +296,7 @@ def _walk(pkt: Any) -> _Result:
             under = layer.underlayer
             want = under.guess_payload_class(bytes(layer)) if under is not None else S.RAW
             if want is S.IP or want is S.IPv6:
-                return _Result(Bucket.MALFORMED)  # an IP header cut short, also inside a tunnel
+                return _malformed(res)  # an IP header cut short, also inside a tunnel
             if res is not None:
                 return (
                     res  # a tunnel that never reached an inner IP header: the outer result stands
@@ -291,11 +306,11 @@ def _walk(pkt: Any) -> _Result:
         layer = layer.payload
 
 
-def _ip(ip: Any) -> tuple[_Result, Any]:
-    """An IPv4 layer → (its row, the layer to descend into or None)."""
+def _ip(ip: Any) -> tuple[_Result | None, Any]:
+    """An IPv4 layer → (its row or None when unreadable, the layer to descend into or None)."""
     n = _avail(ip)
     if n < 20 or ip.version != 4 or ip.ihl is None or ip.ihl < 5:
-        return _Result(Bucket.MALFORMED), None
+        return None, None
     r = _Result(Bucket.OTHER_IP)
     r.ip_version = 4
     r.src, r.dst = _addr4(ip.src), _addr4(ip.dst)
@@ -306,13 +321,13 @@ def _ip(ip: Any) -> tuple[_Result, Any]:
         return r, None
     r.frag = 1 if ip.flags.MF else 0
     if n < ip.ihl * 4:
-        return _Result(Bucket.MALFORMED), None  # options cut by the snaplen
+        return r.malformed(), None  # options cut by the snaplen
     return _upper(r, ip.payload, ip)
 
 
-def _ip6(ip6: Any) -> tuple[_Result, Any]:
+def _ip6(ip6: Any) -> tuple[_Result | None, Any]:
     if _avail(ip6) < 40 or ip6.version != 6:
-        return _Result(Bucket.MALFORMED), None
+        return None, None
     r = _Result(Bucket.OTHER_IP)
     r.ip_version = 6
     r.src, r.dst = _addr6(ip6.src), _addr6(ip6.dst)
@@ -320,13 +335,11 @@ def _ip6(ip6: Any) -> tuple[_Result, Any]:
     layer = ip6.payload
     while True:
         if nh in _EXT_NH and not isinstance(layer, S.IP6_EXT):
-            return _Result(
-                Bucket.MALFORMED
-            ), None  # an extension header scapy could not read: cut short
+            return r.malformed(), None  # an extension header scapy could not read: cut short
         if not isinstance(layer, S.IP6_EXT):
             break
         if _avail(layer) < 8:
-            return _Result(Bucket.MALFORMED), None
+            return r.malformed(), None
         if type(layer) is S.IP6_FRAG:
             r.ip_id = int(layer.id)
             if layer.offset:
@@ -345,7 +358,7 @@ def _upper(r: _Result, l4: Any, ip: Any) -> tuple[_Result, Any]:
     if p in (6, 17):
         pf = _ports_flags(l4, p)
         if pf is None:
-            return _Result(Bucket.MALFORMED), None  # cut before the ports
+            return r.malformed(), None  # cut before the ports
         r.sport, r.dport, r.tcp_flags = pf
         r.bucket = Bucket.TCP if p == 6 else Bucket.UDP
         if p == 17:
@@ -362,7 +375,7 @@ def _upper(r: _Result, l4: Any, ip: Any) -> tuple[_Result, Any]:
             return r, None  # cut before the inner header: the outer result stands
         if type(l4) is S.RAW:
             if p in (4, 41):
-                return _Result(Bucket.MALFORMED), None  # the inner IP header is cut short
+                return r.malformed(), None  # the inner IP header is cut short
             return r, None
         return r, l4
     return r, None

@@ -180,13 +180,13 @@ def _f(layer: Any, name: str) -> str | None:
     return getattr(first, "show", None) if not isinstance(first, str) else first
 
 
-def _nth(layer: Any, name: str, k: int) -> str | None:
-    """The k-th ``show`` value of a repeated field, or None."""
+def _nth(layer: Any, name: str, k: int, attr: str = "show") -> str | None:
+    """The k-th ``show`` value (or other PDML attribute) of a repeated field, or None."""
     v = layer._all_fields.get(name)
     if v is None:
         return None
     fields = getattr(v, "all_fields", None) or [v]
-    return getattr(fields[k], "show", None) if k < len(fields) else None
+    return getattr(fields[k], attr, None) if k < len(fields) else None
 
 
 def _int(text: str | None, default: int = 0) -> int:
@@ -217,6 +217,13 @@ class _Result:
         self.proto = self.sport = self.dport = self.tcp_flags = self.ip_id = self.frag = 0
         self.icmp: tuple | None = None
 
+    def malformed(self) -> _Result:
+        """This row as bucket malformed: a header inside it was cut short; the
+        row keeps the innermost readable IP header's columns (the native reader's)."""
+        self.bucket = Bucket.MALFORMED
+        self.icmp = None
+        return self
+
 
 def packet_row(pkt: Any) -> _Result:
     """One pyshark packet → its row (see the module doc)."""
@@ -230,7 +237,13 @@ def packet_row(pkt: Any) -> _Result:
     while i < len(names) and names[i] not in ("ip", "ipv6"):
         i += 1
     while i < len(names):
-        res, nxt = _ip(layers, names, i, cap_len) if names[i] == "ip" else _ip6(layers, names, i)
+        new, nxt = (
+            _ip(layers, names, i, cap_len) if names[i] == "ip" else _ip6(layers, names, i, cap_len)
+        )
+        if new is None:  # this IP header is unreadable: the outer one's columns stand
+            res = res.malformed() if res is not None else _Result(Bucket.MALFORMED)
+            break
+        res = new
         if nxt is None:
             break
         # descend through the tunnel's own layers (gre, erspan, vxlan, geneve, eth, vlan, mpls, ppp...)
@@ -259,11 +272,11 @@ def packet_row(pkt: Any) -> _Result:
     return _Result(Bucket.NON_IP)
 
 
-def _ip(layers: list, names: list[str], i: int, cap_len: int) -> tuple[_Result, int | None]:
+def _ip(layers: list, names: list[str], i: int, cap_len: int) -> tuple[_Result | None, int | None]:
     ip = layers[i]
     src, dst, hl = _f(ip, "ip.src"), _f(ip, "ip.dst"), _int(_f(ip, "ip.hdr_len"))
     if src is None or dst is None or _int(_f(ip, "ip.version")) != 4 or hl < 20:
-        return _Result(Bucket.MALFORMED), None
+        return None, None
     r = _Result(Bucket.OTHER_IP)
     r.ip_version = 4
     r.src, r.dst = ip_text_to_addr(src), ip_text_to_addr(dst)
@@ -276,15 +289,15 @@ def _ip(layers: list, names: list[str], i: int, cap_len: int) -> tuple[_Result, 
     start = ip._all_fields["ip.version"]
     start = getattr(getattr(start, "all_fields", [start])[0], "pos", None)
     if start is not None and int(start) + hl > cap_len:
-        return _Result(Bucket.MALFORMED), None  # options cut by the snaplen
+        return r.malformed(), None  # options cut by the snaplen
     return _upper(r, layers, names, i + 1)
 
 
-def _ip6(layers: list, names: list[str], i: int) -> tuple[_Result, int | None]:
+def _ip6(layers: list, names: list[str], i: int, cap_len: int) -> tuple[_Result | None, int | None]:
     ip6 = layers[i]
     src, dst = _f(ip6, "ipv6.src"), _f(ip6, "ipv6.dst")
     if src is None or dst is None or _f(ip6, "ipv6.nxt") is None:
-        return _Result(Bucket.MALFORMED), None
+        return None, None
     r = _Result(Bucket.OTHER_IP)
     r.ip_version = 6
     r.src, r.dst = ip_text_to_addr(src), ip_text_to_addr(dst)
@@ -299,15 +312,17 @@ def _ip6(layers: list, names: list[str], i: int) -> tuple[_Result, int | None]:
             if nh == 51 and j < len(names) and names[j] == "ah":  # AH is a layer of its own
                 nxt = _f(layers[j], "ah.next_header")
                 if nxt is None:
-                    return _Result(Bucket.MALFORMED), None
+                    return r.malformed(), None
                 nh, j = _int(nxt), j + 1
                 continue
             break
         k = used.get(ext, 0)
         used[ext] = k + 1
         nxt = _nth(ip6, f"{ext}.nxt", k)
-        if nxt is None:
-            return _Result(Bucket.MALFORMED), None  # an extension header cut short
+        pos = _nth(ip6, f"{ext}.nxt", k, "pos")
+        # every extension header is at least 8 bytes: fewer is a cut header (proto unknown)
+        if nxt is None or (pos is not None and int(pos) + 8 > cap_len):
+            return r.malformed(), None
         if ext == "ipv6.fraghdr":
             r.ip_id = _int(_nth(ip6, "ipv6.fraghdr.ident", k))
             if _int(_nth(ip6, "ipv6.fraghdr.offset", k)):
@@ -325,11 +340,11 @@ def _upper(r: _Result, layers: list, names: list[str], j: int) -> tuple[_Result,
     if p in (6, 17):
         key = "tcp" if p == 6 else "udp"
         if name != key:
-            return _Result(Bucket.MALFORMED), None
+            return r.malformed(), None
         l4 = layers[j]
         sport, dport = _f(l4, f"{key}.srcport"), _f(l4, f"{key}.dstport")
         if sport is None or dport is None:
-            return _Result(Bucket.MALFORMED), None  # cut before the ports
+            return r.malformed(), None  # cut before the ports
         r.sport, r.dport = int(sport), int(dport)
         r.bucket = Bucket.TCP if p == 6 else Bucket.UDP
         if p == 6:
