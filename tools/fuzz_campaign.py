@@ -47,8 +47,9 @@ def _vm_size_bytes() -> int:
     return 0
 
 
-def _check_one(path: Path, work: Path, timeout: float, through_cli: bool, data: bytes = b"") -> dict:
-    from fuzz.invariants import Hang, check_capture, check_cli, known_bug, time_limit
+def _check_one(path: Path, work: Path, timeout: float, through_cli: bool, data: bytes = b"",
+               companion: Path | None = None) -> dict:
+    from fuzz.invariants import Hang, check_capture, check_cli, check_pair, known_bug, time_limit
 
     t0 = time.perf_counter()
     res: dict = {}
@@ -57,6 +58,8 @@ def _check_one(path: Path, work: Path, timeout: float, through_cli: bool, data: 
             outcome = check_capture(path)
             if through_cli:
                 res["cli_exit"] = check_cli(path, work, outcome)
+            if companion is not None:
+                res["pair"] = check_pair(path, companion, (outcome, check_capture(companion, chunk_check=False)))
         res["outcome"] = outcome.kind
         res["packets"] = outcome.packets
     except Hang as e:
@@ -91,9 +94,19 @@ def _worker(conn, args: argparse.Namespace, wid: int) -> None:  # noqa: ANN001
         i = conn.recv()
         if i is None:
             return
-        mutant = make_mutant(random.Random(f"{args.seed}:{i}"), seeds)
+        rng = random.Random(f"{args.seed}:{i}")
+        mutant = make_mutant(rng, seeds)
         path.write_bytes(mutant.data)
-        res = _check_one(path, work, args.timeout, args.cli_every > 0 and i % args.cli_every == 0, mutant.data)
+        companion = None
+        if args.pair_every > 0 and i % args.pair_every == args.pair_every // 2:
+            # read together with a second mutant, as two files of one stream
+            companion = work / "second.bin"
+            second = make_mutant(rng, seeds)
+            companion.write_bytes(second.data)
+        res = _check_one(path, work, args.timeout, args.cli_every > 0 and i % args.cli_every == 0, mutant.data,
+                         companion)
+        if companion is not None:
+            res["second"] = second.describe()
         res.update(i=i, what=mutant.describe(), size=len(mutant.data),
                    maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         if "error" in res:  # the same message for every worker's input file
@@ -101,7 +114,12 @@ def _worker(conn, args: argparse.Namespace, wid: int) -> None:  # noqa: ANN001
         if res["outcome"] in ("crash", "hang") or res["outcome"].startswith("known:"):
             keep = Path(args.out) / f"input-{i}.bin"
             keep.write_bytes(mutant.data)
-            keep.with_suffix(".txt").write_text(f"{mutant.describe()}\n{res.get('error', '')}\n\n{res.get('trace', '')}")
+            pair = ""
+            if companion is not None:  # read as one stream with the first
+                keep.with_suffix(".second.bin").write_bytes(second.data)
+                pair = f"read together with {keep.with_suffix('.second.bin')}: {second.describe()}\n"
+            keep.with_suffix(".txt").write_text(
+                f"{mutant.describe()}\n{pair}{res.get('error', '')}\n\n{res.get('trace', '')}")
             res["reproducer"] = str(keep)
         conn.send(res)
 
@@ -168,6 +186,16 @@ class _Pool:
             proc.join(5)
 
 
+def _git_head() -> str | None:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def campaign(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -179,6 +207,7 @@ def campaign(args: argparse.Namespace) -> dict:
     peak_kb = 0
     cli_exits: collections.Counter = collections.Counter()
     signatures: collections.Counter = collections.Counter()
+    pairs: collections.Counter = collections.Counter()
     done = 0
     t0 = time.monotonic()
 
@@ -190,12 +219,14 @@ def campaign(args: argparse.Namespace) -> dict:
         peak_kb = max(peak_kb, res.get("maxrss_kb", 0))
         if "cli_exit" in res:
             cli_exits[res["cli_exit"]] += 1
+        if "pair" in res:
+            pairs[res["pair"]] += 1
         for op in res.get("what", "").split(" + ")[1:]:
             ops[op.split("(")[0]] += 1
         if res["seconds"] > slowest["seconds"]:
             slowest = {k: res.get(k) for k in ("i", "seconds", "what", "size", "outcome")}
         if res["outcome"] in ("crash", "hang") or res["outcome"].startswith("known:"):
-            findings.append({k: res.get(k) for k in ("i", "outcome", "what", "error", "reproducer")})
+            findings.append({k: res.get(k) for k in ("i", "outcome", "what", "second", "error", "reproducer")})
             sig = (res["outcome"], re.sub(r"\d+", "N", str(res.get("error")))[:90])
             signatures[sig] += 1
             if res["outcome"] in ("crash", "hang") and signatures[sig] == 1:  # first of each kind only
@@ -214,6 +245,7 @@ def campaign(args: argparse.Namespace) -> dict:
     times.sort()
     return {
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "commit": _git_head(),
         "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "seed": args.seed,
         "inputs": done,
@@ -223,6 +255,7 @@ def campaign(args: argparse.Namespace) -> dict:
         "outcomes": dict(sorted(outcomes.items())),
         "cli_checked": sum(cli_exits.values()),
         "cli_exit_codes": {str(k): v for k, v in sorted(cli_exits.items())},
+        "pairs_checked": dict(sorted(pairs.items())),
         "wall_seconds": round(wall, 1),
         "inputs_per_second": round(done / wall, 1) if wall else None,
         "seconds_per_input": {"median": round(times[len(times) // 2], 4) if times else None,
@@ -258,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mem-headroom-mb", type=int, default=1024,
                    help="address space a worker may add to what its imports take")
     p.add_argument("--cli-every", type=int, default=10, help="every n-th input also through the CLI (0: never)")
+    p.add_argument("--pair-every", type=int, default=10,
+                   help="every n-th input also read together with a second mutant (0: never)")
     p.add_argument("--out", default=None, help="where reproducers go (default: a new temp dir)")
     p.add_argument("--json", default=None, help="also write the figures to this file")
     p.add_argument("--progress", type=int, default=1000, help="print progress every n inputs (0: never)")
