@@ -93,8 +93,9 @@ def walk_pcapng_blocks(
     head = struct.Struct(st.endian + "II").unpack_from
     tail = struct.Struct(st.endian + "I").unpack_from
     compiled = _walk_pcapng_c is not None
-    out_pos = np.empty(max_records if compiled else 0, np.int64)
-    out_kind = np.empty(max_records if compiled else 0, np.int64)
+    room = min(max_records, (end - pos) // 12 + 1)  # no more blocks than that fit
+    out_pos = np.empty(room if compiled else 0, np.int64)
+    out_kind = np.empty(room if compiled else 0, np.int64)
     blocks: list[int] = []
     kinds: list[int] = []
     n = 0
@@ -113,10 +114,10 @@ def walk_pcapng_blocks(
 
     while n < max_records:
         if compiled:  # a run of packet blocks, compiled; everything else below
-            got, pos = _walk_pcapng_c(buf, pos, end, max_records - n, st.endian == ">", MAX_PACKET_BLOCK,
+            got, pos = _walk_pcapng_c(buf, pos, end, room - n, st.endian == ">", MAX_PACKET_BLOCK,
                                       out_pos[n:], out_kind[n:])
             n += got
-            if n >= max_records:
+            if n >= room:
                 break
         if pos + 12 > end:
             return *done(), pos, None, 12
@@ -208,10 +209,12 @@ def block_fields(
     caplen = np.where(epb, f[:, 5], np.maximum(blen - 16, 0))
     wire_len = np.where(epb, f[:, 6], f[:, 2])
     data_off = blocks + np.where(epb, 28, 12)
+    # per-interface facts of this section only (a file may hold thousands of sections)
     n_if = len(st.section_ifaces)
-    ifmap = np.asarray(st.section_ifaces + [0], np.int64)
-    global_if = ifmap[np.minimum(local, n_if)]
-    snap = np.asarray([i.snaplen or MAX_RECORD_BYTES for i in st.interfaces] + [0], np.int64)[global_if]
+    local_if = np.minimum(local, n_if)  # n_if: a missing interface, refused below
+    section = [st.interfaces[g] for g in st.section_ifaces]
+    global_if = np.asarray(st.section_ifaces + [0], np.int64)[local_if]
+    snap = np.asarray([i.snaplen or MAX_RECORD_BYTES for i in section] + [0], np.int64)[local_if]
     # SPB: the captured part is the original length cut by the snaplen (and the block)
     caplen = np.where(epb, caplen, np.minimum(np.minimum(wire_len, snap), caplen))
     bad = (local >= n_if) | (epb & ((blen < 32) | (caplen > blen - 32))) | (caplen > MAX_RECORD_BYTES)
@@ -233,6 +236,6 @@ def block_fields(
         for g in np.unique(global_if):
             sel = global_if == g
             ts_ns[sel] = _ticks_to_ns(ticks[sel], st.interfaces[int(g)])
-    linktype = np.asarray([i.linktype for i in st.interfaces] + [0], np.int64)[global_if]
+    linktype = np.asarray([i.linktype for i in section] + [0], np.int64)[local_if[sl]]
     has_ts = epb[sl]
     return (ts_ns, has_ts, caplen[sl], wire_len[sl], data_off[sl], linktype), good, problem

@@ -195,20 +195,30 @@ class FileReader:
 
     def _pcapng(self, win: _Window) -> Iterator[PacketBatch]:
         st = PcapngState()
+        # Walks stop at every section and interface block, so their records
+        # are gathered here and decoded together: one decode per buffer (or
+        # per chunk), however many sections the file has.
+        pending: list[tuple[np.ndarray, ...]] = []
+        pending_n = 0
         try:
             while True:
                 blocks, kinds, nxt, problem, need = walk_pcapng_blocks(
-                    win.arr.data, win.start, win.end, self.chunk_packets, st
+                    win.arr.data, win.start, win.end, self.chunk_packets - pending_n, st
                 )
-                self.link_types = [i.linktype for i in st.interfaces]
                 win.start = nxt
                 if len(blocks):
                     fields, good, bad = block_fields(win.arr, blocks, kinds, st)
                     if good:
-                        ts_ns, has_ts, caplen, wire_len, data_off, link = fields
-                        yield self._emit(win.arr, ts_ns, has_ts, caplen, wire_len, data_off, link)
+                        pending.append(fields)
+                        pending_n += good
                     if bad:
                         problem = (int(blocks[good]), bad)
+                # decode before the buffer changes, at damage, and at the chunk size
+                if pending and (problem or need or pending_n >= self.chunk_packets):
+                    cols = [np.concatenate(c) for c in zip(*pending)] if len(pending) > 1 else pending[0]
+                    ts_ns, has_ts, caplen, wire_len, data_off, link = cols
+                    pending, pending_n = [], 0
+                    yield self._emit(win.arr, ts_ns, has_ts, caplen, wire_len, data_off, link)
                 if problem:
                     self._damage(win, problem[0], problem[1])
                     return
@@ -222,6 +232,7 @@ class FileReader:
                 win.fill(need)
         finally:
             self.skipped_blocks = st.skipped_blocks
+            self.link_types = [i.linktype for i in st.interfaces]
 
     # ---- accounting ------------------------------------------------------------------
     def _where(self, offset: int) -> str:

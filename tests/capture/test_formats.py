@@ -228,3 +228,14 @@ def test_pure_python_walks_read_exactly_what_the_compiled_ones_read(tmp_path: Pa
     monkeypatch.setattr(pcapng, "_walk_pcapng_c", None)
     assert {name: read_all(name) for name in files} == compiled
     assert compiled["a.pcapng"][0][1] == [1, 2, 3, 4, 5]
+
+
+def test_many_small_sections_are_decoded_together(tmp_path: Path) -> None:
+    # 3000 sections of one interface and one packet: one decode per read block, not per section
+    unit = shb() + idb(1) + epb(0, T0, frame(7))
+    path = tmp_path / "sections.pcapng"
+    path.write_bytes(unit * 3000)
+    reader = FileReader(path)
+    batches = list(reader.batches())
+    assert len(batches) == 1 and len(batches[0]) == 3000
+    assert reader.info["link_types"] == ["EN10MB"] and set(batches[0].sport.tolist()) == {7}
