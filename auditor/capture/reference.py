@@ -68,6 +68,12 @@ _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 V4_PREFIX = 0x0000FFFF00000000
 
 
+def wrap_ns(ns: int) -> int:
+    """A nanosecond time as int64, wrapping like the native reader: a damaged
+    timestamp may claim any value, and never raises."""
+    return ((ns + 2**63) % 2**64) - 2**63
+
+
 def ip_text_to_addr(text: str) -> tuple[int, int]:
     """Dotted quad or IPv6 text → (hi, lo), IPv4 written IPv4-mapped."""
     import ipaddress

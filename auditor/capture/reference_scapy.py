@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..tables import Bucket, PacketBatch
-from .reference import FileFacts, open_decompressed
+from .reference import FileFacts, open_decompressed, wrap_ns
 
 
 class _Scapy:
@@ -501,11 +501,7 @@ def read_file(
                 else:
                     ticks = (meta.tshigh << 32) + meta.tslow
                     res = int(meta.tsresol)
-                    ts_ns = (
-                        ticks * (1_000_000_000 // res)
-                        if 1_000_000_000 % res == 0
-                        else ticks * 1_000_000_000 // res
-                    )
+                    ts_ns = wrap_ns(ticks * 1_000_000_000 // res)
                     dated = True
             else:
                 if len(data) < meta.caplen:  # cut short by the end of the file: not read

@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..tables import Bucket, PacketBatch
-from .reference import FileFacts, ip_text_to_addr, plain_copy
+from .reference import FileFacts, ip_text_to_addr, plain_copy, wrap_ns
 
 NEEDS_TSHARK = "--engine tshark needs Wireshark's tshark (apt-get install tshark)"
 NEEDS_PYSHARK = (
@@ -405,7 +405,7 @@ def _icmp_error(icmp: Any, name: str) -> tuple | None:
 def _ns(epoch: str | None) -> int | None:
     if not epoch:
         return None
-    return int(Decimal(epoch) * 1_000_000_000)
+    return wrap_ns(int(Decimal(epoch) * 1_000_000_000))
 
 
 def _tshark_error(cap: Any) -> str | None:
