@@ -42,6 +42,30 @@ class PcapngState:
     endian: str = "<"
     interfaces: list[Interface] = field(default_factory=list)  # every IDB of the file
     section_ifaces: list[int] = field(default_factory=list)  # current section's ids → index above
+    # The current section's interfaces as arrays, one spare zero slot past the
+    # last (a missing interface), grown by doubling: thousands of interface
+    # blocks cost linear time.
+    sec_global: np.ndarray = field(default_factory=lambda: np.zeros(8, np.int64))
+    sec_snaplen: np.ndarray = field(default_factory=lambda: np.zeros(8, np.int64))
+    sec_linktype: np.ndarray = field(default_factory=lambda: np.zeros(8, np.int64))
+
+    def new_section(self) -> None:
+        self.sections += 1
+        used = len(self.section_ifaces) + 1
+        self.sec_global[:used] = self.sec_snaplen[:used] = self.sec_linktype[:used] = 0
+        self.section_ifaces = []
+
+    def add_interface(self, iface: Interface) -> None:
+        n = len(self.section_ifaces)
+        if n + 1 >= len(self.sec_global):
+            grow = len(self.sec_global)
+            for name in ("sec_global", "sec_snaplen", "sec_linktype"):
+                setattr(self, name, np.concatenate([getattr(self, name), np.zeros(grow, np.int64)]))
+        self.sec_global[n] = len(self.interfaces)
+        self.sec_snaplen[n] = iface.snaplen or MAX_RECORD_BYTES
+        self.sec_linktype[n] = iface.linktype
+        self.section_ifaces.append(len(self.interfaces))
+        self.interfaces.append(iface)
     sections: int = 0
     skipped_blocks: int = 0  # blocks that carry no packet (ISB, NRB, DSB, custom, unknown)
 
@@ -65,8 +89,7 @@ def _parse_idb(buf: memoryview, pos: int, blen: int, st: PcapngState) -> str | N
         elif code == OPT_TSOFFSET and olen >= 8:
             (iface.ts_offset_s,) = struct.unpack_from(st.endian + "q", buf, val)
         opt = val + ((olen + 3) & ~3)
-    st.section_ifaces.append(len(st.interfaces))
-    st.interfaces.append(iface)
+    st.add_interface(iface)
     return None
 
 
@@ -160,8 +183,7 @@ def walk_pcapng_blocks(
             add(pos, btype)
             n += 1
         elif btype == SHB:
-            st.sections += 1
-            st.section_ifaces = []
+            st.new_section()
         elif btype == IDB:
             if n:  # packet blocks so far were checked against the interfaces before this one
                 break
@@ -212,9 +234,8 @@ def block_fields(
     # per-interface facts of this section only (a file may hold thousands of sections)
     n_if = len(st.section_ifaces)
     local_if = np.minimum(local, n_if)  # n_if: a missing interface, refused below
-    section = [st.interfaces[g] for g in st.section_ifaces]
-    global_if = np.asarray(st.section_ifaces + [0], np.int64)[local_if]
-    snap = np.asarray([i.snaplen or MAX_RECORD_BYTES for i in section] + [0], np.int64)[local_if]
+    global_if = st.sec_global[local_if]
+    snap = st.sec_snaplen[local_if]
     # SPB: the captured part is the original length cut by the snaplen (and the block)
     caplen = np.where(epb, caplen, np.minimum(np.minimum(wire_len, snap), caplen))
     bad = (local >= n_if) | (epb & ((blen < 32) | (caplen > blen - 32))) | (caplen > MAX_RECORD_BYTES)
@@ -236,6 +257,6 @@ def block_fields(
         for g in np.unique(global_if):
             sel = global_if == g
             ts_ns[sel] = _ticks_to_ns(ticks[sel], st.interfaces[int(g)])
-    linktype = np.asarray([i.linktype for i in section] + [0], np.int64)[local_if[sl]]
+    linktype = st.sec_linktype[local_if[sl]]
     has_ts = epb[sl]
     return (ts_ns, has_ts, caplen[sl], wire_len[sl], data_off[sl], linktype), good, problem
