@@ -33,7 +33,9 @@ import tempfile
 import time
 import traceback
 from multiprocessing import connection, get_context
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import cast
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
@@ -47,8 +49,14 @@ def _vm_size_bytes() -> int:
     return 0
 
 
-def _check_one(path: Path, work: Path, timeout: float, through_cli: bool, data: bytes = b"",
-               companion: Path | None = None) -> dict:
+def _check_one(
+    path: Path,
+    work: Path,
+    timeout: float,
+    through_cli: bool,
+    data: bytes = b"",
+    companion: Path | None = None,
+) -> dict:
     from fuzz.invariants import Hang, check_capture, check_cli, check_pair, known_bug, time_limit
 
     t0 = time.perf_counter()
@@ -59,28 +67,37 @@ def _check_one(path: Path, work: Path, timeout: float, through_cli: bool, data: 
             if through_cli:
                 res["cli_exit"] = check_cli(path, work, outcome)
             if companion is not None:
-                res["pair"] = check_pair(path, companion, (outcome, check_capture(companion, chunk_check=False)))
+                res["pair"] = check_pair(
+                    path, companion, (outcome, check_capture(companion, chunk_check=False))
+                )
         res["outcome"] = outcome.kind
         res["packets"] = outcome.packets
     except Hang as e:
         key = known_bug(e, data)
-        res.update(outcome=f"known:{key}" if key else "hang", error=f"Hang: {e}", trace=traceback.format_exc(limit=-6))
-    except BaseException as e:  # noqa: BLE001 - anything else is the finding
+        res.update(
+            outcome=f"known:{key}" if key else "hang",
+            error=f"Hang: {e}",
+            trace=traceback.format_exc(limit=-6),
+        )
+    except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise
         key = known_bug(e, data)
-        res.update(outcome=f"known:{key}" if key else "crash", error=f"{type(e).__name__}: {e}"[:500],
-                   trace=traceback.format_exc(limit=-8))
+        res.update(
+            outcome=f"known:{key}" if key else "crash",
+            error=f"{type(e).__name__}: {e}"[:500],
+            trace=traceback.format_exc(limit=-8),
+        )
     res["seconds"] = time.perf_counter() - t0
     return res
 
 
-def _worker(conn, args: argparse.Namespace, wid: int) -> None:  # noqa: ANN001
+def _worker(conn, args: argparse.Namespace, wid: int) -> None:
     import fuzz.invariants  # noqa: F401 - import everything before the address-space limit
     from fuzz.mutate import make_mutant
     from fuzz.seeds import all_seeds
 
-    import auditor.cli  # noqa: F401
+    import auditor.cli
     import auditor.pipeline  # noqa: F401
 
     seeds = all_seeds()
@@ -103,12 +120,22 @@ def _worker(conn, args: argparse.Namespace, wid: int) -> None:  # noqa: ANN001
             companion = work / "second.bin"
             second = make_mutant(rng, seeds)
             companion.write_bytes(second.data)
-        res = _check_one(path, work, args.timeout, args.cli_every > 0 and i % args.cli_every == 0, mutant.data,
-                         companion)
+        res = _check_one(
+            path,
+            work,
+            args.timeout,
+            args.cli_every > 0 and i % args.cli_every == 0,
+            mutant.data,
+            companion,
+        )
         if companion is not None:
             res["second"] = second.describe()
-        res.update(i=i, what=mutant.describe(), size=len(mutant.data),
-                   maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        res.update(
+            i=i,
+            what=mutant.describe(),
+            size=len(mutant.data),
+            maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        )
         if "error" in res:  # the same message for every worker's input file
             res["error"] = res["error"].replace(str(path), "INPUT")
         if res["outcome"] in ("crash", "hang") or res["outcome"].startswith("known:"):
@@ -117,9 +144,12 @@ def _worker(conn, args: argparse.Namespace, wid: int) -> None:  # noqa: ANN001
             pair = ""
             if companion is not None:  # read as one stream with the first
                 keep.with_suffix(".second.bin").write_bytes(second.data)
-                pair = f"read together with {keep.with_suffix('.second.bin')}: {second.describe()}\n"
+                pair = (
+                    f"read together with {keep.with_suffix('.second.bin')}: {second.describe()}\n"
+                )
             keep.with_suffix(".txt").write_text(
-                f"{mutant.describe()}\n{pair}{res.get('error', '')}\n\n{res.get('trace', '')}")
+                f"{mutant.describe()}\n{pair}{res.get('error', '')}\n\n{res.get('trace', '')}"
+            )
             res["reproducer"] = str(keep)
         conn.send(res)
 
@@ -148,7 +178,7 @@ class _Pool:
         self.info = parent.recv()
         self.workers[wid] = (proc, parent)
 
-    def run(self, indices: list[int], on_result) -> None:  # noqa: ANN001
+    def run(self, indices: list[int], on_result) -> None:
         todo = collections.deque(indices)
         hard = self.args.timeout * 2 + 5
         while todo or self.busy:
@@ -158,7 +188,8 @@ class _Pool:
                     conn.send(i)
                     self.busy[wid] = (i, time.monotonic())
             conns = {self.workers[w][1]: w for w in self.busy}
-            for conn in connection.wait(list(conns), timeout=0.5):
+            for ready in connection.wait(list(conns), timeout=0.5):
+                conn = cast(Connection, ready)
                 wid = conns[conn]
                 i, started = self.busy.pop(wid)
                 try:
@@ -166,8 +197,15 @@ class _Pool:
                 except EOFError:  # the worker died: segfault, OOM kill...
                     proc = self.workers.pop(wid)[0]
                     proc.join(1)
-                    on_result({"i": i, "outcome": "crash", "error": f"worker died (exit code {proc.exitcode})",
-                               "seconds": time.monotonic() - started, "maxrss_kb": 0})
+                    on_result(
+                        {
+                            "i": i,
+                            "outcome": "crash",
+                            "error": f"worker died (exit code {proc.exitcode})",
+                            "seconds": time.monotonic() - started,
+                            "maxrss_kb": 0,
+                        }
+                    )
                     self._start()
             now = time.monotonic()
             for wid, (i, started) in list(self.busy.items()):
@@ -176,8 +214,15 @@ class _Pool:
                     proc.kill()
                     proc.join()
                     del self.busy[wid]
-                    on_result({"i": i, "outcome": "hang", "error": f"killed after {now - started:.1f} s",
-                               "seconds": now - started, "maxrss_kb": 0})
+                    on_result(
+                        {
+                            "i": i,
+                            "outcome": "hang",
+                            "error": f"killed after {now - started:.1f} s",
+                            "seconds": now - started,
+                            "maxrss_kb": 0,
+                        }
+                    )
                     self._start()
 
     def close(self) -> None:
@@ -190,8 +235,12 @@ def _git_head() -> str | None:
     import subprocess
 
     try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
 
@@ -209,6 +258,7 @@ def campaign(args: argparse.Namespace) -> dict:
     signatures: collections.Counter = collections.Counter()
     pairs: collections.Counter = collections.Counter()
     done = 0
+    commit = _git_head()  # the code under test, as the run starts
     t0 = time.monotonic()
 
     def on_result(res: dict) -> None:
@@ -226,12 +276,19 @@ def campaign(args: argparse.Namespace) -> dict:
         if res["seconds"] > slowest["seconds"]:
             slowest = {k: res.get(k) for k in ("i", "seconds", "what", "size", "outcome")}
         if res["outcome"] in ("crash", "hang") or res["outcome"].startswith("known:"):
-            findings.append({k: res.get(k) for k in ("i", "outcome", "what", "second", "error", "reproducer")})
+            findings.append(
+                {k: res.get(k) for k in ("i", "outcome", "what", "second", "error", "reproducer")}
+            )
             sig = (res["outcome"], re.sub(r"\d+", "N", str(res.get("error")))[:90])
             signatures[sig] += 1
-            if res["outcome"] in ("crash", "hang") and signatures[sig] == 1:  # first of each kind only
-                print(f"  {res['outcome'].upper()} input {res['i']}: {res.get('error')}\n"
-                      f"    {res.get('what')}\n    reproducer: {res.get('reproducer')}", flush=True)
+            if (
+                res["outcome"] in ("crash", "hang") and signatures[sig] == 1
+            ):  # first of each kind only
+                print(
+                    f"  {res['outcome'].upper()} input {res['i']}: {res.get('error')}\n"
+                    f"    {res.get('what')}\n    reproducer: {res.get('reproducer')}",
+                    flush=True,
+                )
         if args.progress and done % args.progress == 0:
             rate = done / (time.monotonic() - t0)
             print(f"  {done}/{args.inputs} inputs, {rate:.0f}/s, {dict(outcomes)}", flush=True)
@@ -245,7 +302,7 @@ def campaign(args: argparse.Namespace) -> dict:
     times.sort()
     return {
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-        "commit": _git_head(),
+        "commit": commit,
         "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "seed": args.seed,
         "inputs": done,
@@ -258,14 +315,18 @@ def campaign(args: argparse.Namespace) -> dict:
         "pairs_checked": dict(sorted(pairs.items())),
         "wall_seconds": round(wall, 1),
         "inputs_per_second": round(done / wall, 1) if wall else None,
-        "seconds_per_input": {"median": round(times[len(times) // 2], 4) if times else None,
-                              "p99": round(times[int(len(times) * 0.99)], 4) if times else None},
+        "seconds_per_input": {
+            "median": round(times[len(times) // 2], 4) if times else None,
+            "p99": round(times[int(len(times) * 0.99)], 4) if times else None,
+        },
         "slowest_input": slowest,
         "time_limit_seconds": args.timeout,
         "address_space_limit_mb": round(pool.info.get("as_limit", 0) / 2**20),
         "peak_rss_mb": round(peak_kb / 1024, 1),
         "mutations": dict(ops.most_common()),
-        "finding_kinds": [{"outcome": o, "error": e, "inputs": n} for (o, e), n in signatures.most_common()],
+        "finding_kinds": [
+            {"outcome": o, "error": e, "inputs": n} for (o, e), n in signatures.most_common()
+        ],
         "findings": findings[:200],
         "out": str(out),
     }
@@ -274,7 +335,9 @@ def campaign(args: argparse.Namespace) -> dict:
 def replay(path: Path, timeout: float) -> int:
     import fuzz.invariants  # noqa: F401
 
-    res = _check_one(path, Path(tempfile.mkdtemp(prefix="zvr-fuzz-replay-")), timeout, True, path.read_bytes())
+    res = _check_one(
+        path, Path(tempfile.mkdtemp(prefix="zvr-fuzz-replay-")), timeout, True, path.read_bytes()
+    )
     print(json.dumps({k: v for k, v in res.items() if k != "trace"}, indent=2))
     if "trace" in res:
         print(res["trace"])
@@ -285,18 +348,34 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--inputs", type=int, default=10_000)
     p.add_argument("--seed", default="1", help="campaign seed: input i is Random(f'{seed}:{i}')")
-    p.add_argument("--first", type=int, default=0, help="index of the first input (to resume or shard)")
+    p.add_argument(
+        "--first", type=int, default=0, help="index of the first input (to resume or shard)"
+    )
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per input")
-    p.add_argument("--mem-headroom-mb", type=int, default=1024,
-                   help="address space a worker may add to what its imports take")
-    p.add_argument("--cli-every", type=int, default=10, help="every n-th input also through the CLI (0: never)")
-    p.add_argument("--pair-every", type=int, default=10,
-                   help="every n-th input also read together with a second mutant (0: never)")
+    p.add_argument(
+        "--mem-headroom-mb",
+        type=int,
+        default=1024,
+        help="address space a worker may add to what its imports take",
+    )
+    p.add_argument(
+        "--cli-every", type=int, default=10, help="every n-th input also through the CLI (0: never)"
+    )
+    p.add_argument(
+        "--pair-every",
+        type=int,
+        default=10,
+        help="every n-th input also read together with a second mutant (0: never)",
+    )
     p.add_argument("--out", default=None, help="where reproducers go (default: a new temp dir)")
     p.add_argument("--json", default=None, help="also write the figures to this file")
-    p.add_argument("--progress", type=int, default=1000, help="print progress every n inputs (0: never)")
-    p.add_argument("--replay", type=Path, default=None, help="check one saved input and show its traceback")
+    p.add_argument(
+        "--progress", type=int, default=1000, help="print progress every n inputs (0: never)"
+    )
+    p.add_argument(
+        "--replay", type=Path, default=None, help="check one saved input and show its traceback"
+    )
     args = p.parse_args(argv)
     if args.replay:
         return replay(args.replay, args.timeout)

@@ -26,7 +26,9 @@ from .seeds import PCAP_MAGICS, PCAPNG_MAGIC, Seed
 
 SHB = 0x0A0D0D0A
 BOM_LE, BOM_BE = b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"
-MAX_RECORD_BYTES = 256 * 1024  # the reader's cap (auditor.capture.pcap); +1 is the first absurd value
+MAX_RECORD_BYTES = (
+    256 * 1024
+)  # the reader's cap (auditor.capture.pcap); +1 is the first absurd value
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ def _pcap_units(data: bytes) -> list[Unit]:
 
 def _pcapng_units(data: bytes) -> list[Unit]:
     out: list[Unit] = []
-    e, ifaces, pos = "<", [], 0
+    e, pos = "<", 0
+    ifaces: list[int] = []
     while pos + 12 <= len(data):
         btype = struct.unpack_from("<I", data, pos)[0]
         if btype == SHB:
@@ -95,7 +98,22 @@ def _pcapng_units(data: bytes) -> list[Unit]:
 
 
 # ------------------------------------------------------------------ helpers
-INTERESTING_U32 = (0, 1, 2, 3, 4, 0x7F, 0x80, 0xFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF)
+INTERESTING_U32 = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    0x7F,
+    0x80,
+    0xFF,
+    0xFFFF,
+    0x10000,
+    0x7FFFFFFF,
+    0x80000000,
+    0xFFFFFFFE,
+    0xFFFFFFFF,
+)
 INTERESTING_U8 = (0, 1, 0x7F, 0x80, 0xFF)
 
 
@@ -110,7 +128,9 @@ def _put_u32(data: bytes, off: int, e: str, value: int) -> bytes:
     return _put(data, off, struct.pack(e + "I", value & 0xFFFFFFFF))
 
 
-def _pick(rng: random.Random, us: list[Unit], pred: Callable[[Unit], bool] = lambda u: True) -> Unit | None:
+def _pick(
+    rng: random.Random, us: list[Unit], pred: Callable[[Unit], bool] = lambda u: True
+) -> Unit | None:
     cand = [u for u in us if pred(u)]
     return rng.choice(cand) if cand else None
 
@@ -142,8 +162,10 @@ def overwrite(rng: random.Random, data: bytes) -> bytes:
     if rng.random() < 0.5:
         raw = struct.pack(rng.choice("<>") + "I", rng.choice(INTERESTING_U32))
     else:
-        raw = bytes(rng.choice(INTERESTING_U8) if rng.random() < 0.5 else rng.randrange(256)
-                    for _ in range(rng.randint(1, 8)))
+        raw = bytes(
+            rng.choice(INTERESTING_U8) if rng.random() < 0.5 else rng.randrange(256)
+            for _ in range(rng.randint(1, 8))
+        )
     return _put(data, off, raw)
 
 
@@ -159,7 +181,9 @@ def truncate(rng: random.Random, data: bytes) -> bytes:
 def insert_bytes(rng: random.Random, data: bytes) -> bytes:
     us = units(data)
     at = rng.choice(us).off if us and rng.random() < 0.7 else rng.randrange(len(data) + 1)
-    junk = rng.choice([b"\0" * rng.randint(1, 64), bytes(rng.randrange(256) for _ in range(rng.randint(1, 64)))])
+    junk = rng.choice(
+        [b"\0" * rng.randint(1, 64), bytes(rng.randrange(256) for _ in range(rng.randint(1, 64)))]
+    )
     return data[:at] + junk + data[at:]
 
 
@@ -178,9 +202,27 @@ def absurd_length(rng: random.Random, data: bytes) -> bytes:
     if u is None:
         return overwrite(rng, data)
     past_eof = len(data) - u.off + 4
-    values = [0, 1, 2, 3, 11, 12, 13, 0xFFFFFFFF, 0xFFFFFFFC, 0x7FFFFFFF, 0x80000000, past_eof,
-              past_eof - past_eof % 4, u.length + 1, u.length + 2, u.length - 4, MAX_RECORD_BYTES + 1,
-              16 * 1024 * 1024 + 4, 1 << 30]
+    values = [
+        0,
+        1,
+        2,
+        3,
+        11,
+        12,
+        13,
+        0xFFFFFFFF,
+        0xFFFFFFFC,
+        0x7FFFFFFF,
+        0x80000000,
+        past_eof,
+        past_eof - past_eof % 4,
+        u.length + 1,
+        u.length + 2,
+        u.length - 4,
+        MAX_RECORD_BYTES + 1,
+        16 * 1024 * 1024 + 4,
+        1 << 30,
+    ]
     v = rng.choice(values)
     if u.btype == -1:  # pcap record: captured length (walk) or original length
         field = u.off + (8 if rng.random() < 0.75 else 12)
@@ -196,11 +238,30 @@ def absurd_length(rng: random.Random, data: bytes) -> bytes:
             fields += [u.off + 16]  # first option's code/length
         field = rng.choice(fields)
         if field == u.off + 16 and u.btype == 1:
-            return _put(data, field + 2, struct.pack(u.endian + "H", rng.choice([0xFFFF, u.length, 1, 3])))
+            return _put(
+                data, field + 2, struct.pack(u.endian + "H", rng.choice([0xFFFF, u.length, 1, 3]))
+            )
     return _put_u32(data, field, u.endian, v)
 
 
-PCAPNG_TYPES = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0xBAD, 0x0A0D0D0A, 0x80000001, 0x40000BAD, 0xFFFFFFFF)
+PCAPNG_TYPES = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    0xBAD,
+    0x0A0D0D0A,
+    0x80000001,
+    0x40000BAD,
+    0xFFFFFFFF,
+)
 
 
 def bogus_block_type(rng: random.Random, data: bytes) -> bytes:
@@ -255,8 +316,13 @@ def swap_units(rng: random.Random, data: bytes) -> bytes:
     if len(us) < 2:
         return duplicate_unit(rng, data)
     a, b = sorted(rng.sample(us, 2), key=lambda u: u.off)
-    return (data[: a.off] + data[b.off : b.off + b.length] + data[a.off + a.length : b.off]
-            + data[a.off : a.off + a.length] + data[b.off + b.length :])
+    return (
+        data[: a.off]
+        + data[b.off : b.off + b.length]
+        + data[a.off + a.length : b.off]
+        + data[a.off : a.off + a.length]
+        + data[b.off + b.length :]
+    )
 
 
 def swap_magic(rng: random.Random, data: bytes) -> bytes:
@@ -298,7 +364,9 @@ def bogus_time(rng: random.Random, data: bytes) -> bytes:
     if u is None:
         return overwrite(rng, data)
     field = u.off + rng.choice([0, 4]) if u.btype == -1 else u.off + rng.choice([12, 16])
-    return _put_u32(data, field, u.endian, rng.choice([0, 999_999, 1_000_000, 0x7FFFFFFF, 0xFFFFFFFF]))
+    return _put_u32(
+        data, field, u.endian, rng.choice([0, 999_999, 1_000_000, 0x7FFFFFFF, 0xFFFFFFFF])
+    )
 
 
 def idb_options(rng: random.Random, data: bytes) -> bytes:
@@ -313,7 +381,11 @@ def idb_options(rng: random.Random, data: bytes) -> bytes:
     for _ in range(rng.randint(1, 3)):
         kind = rng.randrange(4)
         if kind == 0:
-            opts += struct.pack(e + "HH", 9, 1) + bytes([rng.choice([0, 6, 9, 19, 28, 29, 63, 0x7F, 0x80, 0x94, 0xBF, 0xFF])]) + b"\0\0\0"
+            opts += (
+                struct.pack(e + "HH", 9, 1)
+                + bytes([rng.choice([0, 6, 9, 19, 28, 29, 63, 0x7F, 0x80, 0x94, 0xBF, 0xFF])])
+                + b"\0\0\0"
+            )
         elif kind == 1:
             off = rng.choice([0, 1, -1, 2**62, -(2**63), 2**63 - 1, 10**11])
             opts += struct.pack(e + "HHq", 14, 8, off)
@@ -375,11 +447,19 @@ def inner_header(rng: random.Random, data: bytes) -> bytes:
             if choice == 0:
                 return _put(data, ip, bytes([0x40 | rng.choice([0, 1, 4, 5, 6, 15])]))
             if choice == 1:
-                return _put(data, ip + 2, struct.pack(">H", rng.choice([0, 1, 19, 20, 21, 28, 0xFFFF])))
+                return _put(
+                    data, ip + 2, struct.pack(">H", rng.choice([0, 1, 19, 20, 21, 28, 0xFFFF]))
+                )
             if choice == 2:  # MF and/or a fragment offset
-                return _put(data, ip + 6, struct.pack(">H", rng.choice([0x2000, 0x0001, 0x1FFF, 0x3FFF, 0x4000])))
+                return _put(
+                    data,
+                    ip + 6,
+                    struct.pack(">H", rng.choice([0x2000, 0x0001, 0x1FFF, 0x3FFF, 0x4000])),
+                )
             if choice == 3:
-                return _put(data, ip + 9, bytes([rng.choice([0, 1, 4, 6, 17, 41, 47, 50, 58, 132, 255])]))
+                return _put(
+                    data, ip + 9, bytes([rng.choice([0, 1, 4, 6, 17, 41, 47, 50, 58, 132, 255])])
+                )
             if choice == 4:  # TCP data offset / UDP length
                 if data[ip + 9] == 17:
                     return _put(data, l4 + 4, struct.pack(">H", rng.choice([0, 1, 7, 8, 0xFFFF])))
@@ -389,7 +469,11 @@ def inner_header(rng: random.Random, data: bytes) -> bytes:
             if choice in (0, 1):
                 return _put(data, ip + 4, struct.pack(">H", rng.choice([0, 1, 8, 40, 0xFFFF])))
             if choice == 2:
-                return _put(data, ip + 6, bytes([rng.choice([0, 6, 17, 43, 44, 50, 51, 58, 59, 60, 135, 255])]))
+                return _put(
+                    data,
+                    ip + 6,
+                    bytes([rng.choice([0, 6, 17, 43, 44, 50, 51, 58, 59, 60, 135, 255])]),
+                )
             if choice == 3:  # first extension header's length
                 return _put(data, ip + 41, bytes([rng.choice([0, 1, 0x7F, 0xFF])]))
             if choice == 4:  # TCP data offset
@@ -435,7 +519,9 @@ def corrupt_compressed(rng: random.Random, data: bytes) -> tuple[bytes, str]:
     if k == 0:
         return data[: rng.randrange(len(data) + 1)], "ztruncate"
     if k == 1:
-        return data + bytes(rng.randrange(256) for _ in range(rng.randint(1, 32))), "ztrailing-garbage"
+        return data + bytes(
+            rng.randrange(256) for _ in range(rng.randint(1, 32))
+        ), "ztrailing-garbage"
     b = bytearray(data)
     for _ in range(rng.randint(1, 4)):
         i = rng.randrange(len(b))
@@ -463,8 +549,15 @@ OPS: dict[str, Callable[[random.Random, bytes], bytes]] = {
     "inner_header": inner_header,
 }
 # structure-aware damage is drawn more often than blind byte damage
-WEIGHTS = {"bitflip": 2, "overwrite": 2, "truncate": 2, "inner_header": 4, "absurd_length": 3,
-           "bogus_block_type": 2, "idb_options": 2}
+WEIGHTS = {
+    "bitflip": 2,
+    "overwrite": 2,
+    "truncate": 2,
+    "inner_header": 4,
+    "absurd_length": 3,
+    "bogus_block_type": 2,
+    "idb_options": 2,
+}
 
 
 @dataclass(frozen=True)
@@ -477,8 +570,13 @@ class Mutant:
         return f"{self.seed} + {' + '.join(self.ops) or 'nothing'}"
 
 
-def make_mutant(rng: random.Random, seeds: Sequence[Seed], *, max_ops: int = 4,
-                flood_copies: Sequence[int] = FLOOD_COPIES) -> Mutant:
+def make_mutant(
+    rng: random.Random,
+    seeds: Sequence[Seed],
+    *,
+    max_ops: int = 4,
+    flood_copies: Sequence[int] = FLOOD_COPIES,
+) -> Mutant:
     """One mutant; ``flood_copies`` bounds the flood mutation (the short
     suite run keeps it small, the campaign goes to thousands)."""
     seed = rng.choice(seeds)

@@ -41,13 +41,22 @@ class Seed:
 
 
 # ---------------------------------------------------------------- framing
-def pcap_file(records: list[tuple[int, bytes]], *, linktype: int = 1, endian: str = "<",
-              nano: bool = False, snaplen: int = 65535) -> bytes:
+def pcap_file(
+    records: list[tuple[int, bytes]],
+    *,
+    linktype: int = 1,
+    endian: str = "<",
+    nano: bool = False,
+    snaplen: int = 65535,
+) -> bytes:
     magic = 0xA1B23C4D if nano else 0xA1B2C3D4
     out = [struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)]
     for ts_ns, data in records:
         sec, frac = divmod(ts_ns, NS)
-        out.append(struct.pack(endian + "IIII", sec, frac if nano else frac // 1000, len(data), len(data)) + data)
+        out.append(
+            struct.pack(endian + "IIII", sec, frac if nano else frac // 1000, len(data), len(data))
+            + data
+        )
     return b"".join(out)
 
 
@@ -69,8 +78,14 @@ def shb(e: str = "<") -> bytes:
     return block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1), e)
 
 
-def idb(linktype: int, *, snaplen: int = 0, tsresol: int | None = None, tsoffset: int | None = None,
-        e: str = "<") -> bytes:
+def idb(
+    linktype: int,
+    *,
+    snaplen: int = 0,
+    tsresol: int | None = None,
+    tsoffset: int | None = None,
+    e: str = "<",
+) -> bytes:
     opts = b""
     if tsresol is not None:
         opts += option(9, bytes([tsresol]), e)
@@ -110,17 +125,38 @@ def frames() -> dict[str, list[bytes]]:
     syn = IP(src=a, dst=b, id=1) / TCP(sport=40000, dport=4007, flags="S", seq=1)
     synack = IP(src=b, dst=a, id=2) / TCP(sport=4007, dport=40000, flags="SA", seq=9, ack=2)
     ack = IP(src=a, dst=b, id=3) / TCP(sport=40000, dport=4007, flags="A", seq=2, ack=10)
-    data = IP(src=a, dst=b, id=4) / TCP(sport=40000, dport=4007, flags="PA", seq=2, ack=10) / (b"x" * 40)
+    data = (
+        IP(src=a, dst=b, id=4)
+        / TCP(sport=40000, dport=4007, flags="PA", seq=2, ack=10)
+        / (b"x" * 40)
+    )
     fin = IP(src=a, dst=b, id=5) / TCP(sport=40000, dport=4007, flags="FA", seq=42, ack=10)
     dns = IP(src=a, dst="10.9.9.9", id=6) / UDP(sport=5353, dport=53) / (b"\x12\x34" + b"\0" * 10)
-    unreach = IP(src=b, dst=a) / ICMP(type=3, code=3) / IP(src=a, dst=b) / UDP(sport=40001, dport=4008)
+    unreach = (
+        IP(src=b, dst=a) / ICMP(type=3, code=3) / IP(src=a, dst=b) / UDP(sport=40001, dport=4008)
+    )
     opts = IP(src=a, dst=b, options=[IPOption_RR()]) / TCP(sport=40002, dport=443, flags="S")
-    v6 = IPv6(src="fd00::1", dst="fd00::2") / IPv6ExtHdrHopByHop() / TCP(sport=40003, dport=9081, flags="S")
-    v6frag = IPv6(src="fd00::1", dst="fd00::2") / IPv6ExtHdrFragment(id=7, m=1) / UDP(sport=1, dport=2) / (b"y" * 16)
+    v6 = (
+        IPv6(src="fd00::1", dst="fd00::2")
+        / IPv6ExtHdrHopByHop()
+        / TCP(sport=40003, dport=9081, flags="S")
+    )
+    v6frag = (
+        IPv6(src="fd00::1", dst="fd00::2")
+        / IPv6ExtHdrFragment(id=7, m=1)
+        / UDP(sport=1, dport=2)
+        / (b"y" * 16)
+    )
     frag1 = IP(src=a, dst=b, id=77, flags="MF") / UDP(sport=5000, dport=6000) / (b"z" * 24)
     frag2 = IP(src=a, dst=b, id=77, frag=4, proto=17) / (b"z" * 8)
     gre = IP(src="192.0.2.1", dst="192.0.2.2") / GRE(key_present=1, key=5) / syn
-    vxlan = IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=50000, dport=4789) / VXLAN(vni=10) / e / synack
+    vxlan = (
+        IP(src="192.0.2.1", dst="192.0.2.2")
+        / UDP(sport=50000, dport=4789)
+        / VXLAN(vni=10)
+        / e
+        / synack
+    )
     ips = [syn, synack, ack, data, fin, dns, unreach, opts, frag1, frag2, gre, vxlan]
     return {
         "eth": [bytes(e / p) for p in ips] + [bytes(e / v6), bytes(e / v6frag)],
@@ -128,31 +164,53 @@ def frames() -> dict[str, list[bytes]]:
         "raw": [bytes(p) for p in (syn, synack, ack, fin, v6)],
         "raw4": [bytes(p) for p in (syn, dns)],
         "null": [struct.pack("<I", 2) + bytes(p) for p in (syn, synack)],
-        "sll": [struct.pack(">HHH8sH", 0, 1, 6, b"\x02" * 8, 0x0800) + bytes(p) for p in (syn, synack, dns)],
+        "sll": [
+            struct.pack(">HHH8sH", 0, 1, 6, b"\x02" * 8, 0x0800) + bytes(p)
+            for p in (syn, synack, dns)
+        ],
     }
 
 
 def generated_seeds() -> list[Seed]:
     f = frames()
-    rec = lambda fs: [(T0 + i * 1000, x) for i, x in enumerate(fs)]  # noqa: E731
+    rec = lambda fs: [(T0 + i * 1000, x) for i, x in enumerate(fs)]
     out = [
         Seed("gen/pcap_le_us_eth", pcap_file(rec(f["eth"]))),
         Seed("gen/pcap_be_us_vlan", pcap_file(rec(f["vlan"]), endian=">")),
         Seed("gen/pcap_le_ns_raw", pcap_file(rec(f["raw"]), linktype=101, nano=True)),
         Seed("gen/pcap_be_ns_null", pcap_file(rec(f["null"]), linktype=0, endian=">", nano=True)),
-        Seed("gen/pcap_sll_snap64", pcap_file([(t, x[:64]) for t, x in rec(f["sll"])], linktype=113, snaplen=64)),
+        Seed(
+            "gen/pcap_sll_snap64",
+            pcap_file([(t, x[:64]) for t, x in rec(f["sll"])], linktype=113, snaplen=64),
+        ),
         Seed("gen/pcap_dlt228", pcap_file(rec(f["raw4"]), linktype=228)),
     ]
     # pcapng: two sections of opposite byte order, several interfaces with
     # their own link type, if_tsresol (10^-9 and 2^-20) and if_tsoffset,
     # Enhanced, Simple and obsolete Packet Blocks, an unknown block, a comment.
-    le = (shb("<") + idb(1, tsresol=9, tsoffset=5) + idb(101, snaplen=96)
-          + b"".join(epb(i % 2, T0 + i, x if i % 2 == 0 else f["raw"][i % 5], comment=b"c" if i == 3 else None)
-                     for i, x in enumerate(f["eth"][:8]))
-          + block(0x0BAD, b"unknown block body"))
-    be = (shb(">") + idb(0, e=">") + idb(1, tsresol=0x94, e=">")
-          + pb(1, T0 >> 10, f["eth"][5], e=">") + spb(f["null"][0], e=">")
-          + b"".join(epb(1, (T0 >> 10) + i, x, e=">") for i, x in enumerate(f["vlan"])))
+    le = (
+        shb("<")
+        + idb(1, tsresol=9, tsoffset=5)
+        + idb(101, snaplen=96)
+        + b"".join(
+            epb(
+                i % 2,
+                T0 + i,
+                x if i % 2 == 0 else f["raw"][i % 5],
+                comment=b"c" if i == 3 else None,
+            )
+            for i, x in enumerate(f["eth"][:8])
+        )
+        + block(0x0BAD, b"unknown block body")
+    )
+    be = (
+        shb(">")
+        + idb(0, e=">")
+        + idb(1, tsresol=0x94, e=">")
+        + pb(1, T0 >> 10, f["eth"][5], e=">")
+        + spb(f["null"][0], e=">")
+        + b"".join(epb(1, (T0 >> 10) + i, x, e=">") for i, x in enumerate(f["vlan"]))
+    )
     out += [
         Seed("gen/pcapng_le_two_ifaces", le),
         Seed("gen/pcapng_two_sections_le_be", le + be),
