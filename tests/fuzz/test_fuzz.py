@@ -309,3 +309,22 @@ def test_many_small_sections_read_in_linear_time(work: Path) -> None:
     with time_limit(3):
         stream = capture_to_packets([path])
         assert sum(len(b) for b in stream) == 6000
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a zstd stream cut before its first block ends decompresses to 0 bytes without an error, "
+    "and reader.batches sniffs the zero padding of its buffer: 'magic 0x00000000 is not a capture'",
+)
+@pytest.mark.parametrize("keep", [10, 0.5])
+def test_cut_short_zstd_is_not_reported_as_a_zero_magic(keep: float, work: Path) -> None:
+    """The file holds no zero magic: the error must say the zstd data ends
+    early (as gzip, bzip2 and xz do), not describe bytes that are not there."""
+    z = _zstd_pcap()
+    path = work / "cut.pcap.zst"
+    path.write_bytes(z[: int(keep if keep >= 1 else len(z) * keep)])
+    with pytest.raises(CaptureError) as err:
+        list(capture_to_packets([path]))
+    line = err.value.line()
+    assert line.startswith(f"{path}: byte 0: ") and "zstd" in line
+    assert "magic 0x00000000" not in line
