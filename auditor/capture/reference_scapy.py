@@ -466,6 +466,7 @@ def read_file(
     with open_decompressed(path, facts.compression) as f, _quiet() as said:
         try:
             # scapy's metaclass picks its pcapng reader by magic (and takes a file object)
+            f = _Tracking(f)
             reader: Any = RawPcapReader(f)  # type: ignore[arg-type]
         except (Scapy_Exception, EOFError, OSError, struct.error) as e:
             facts.damage(0, f"scapy cannot read the file header ({e})")
@@ -484,13 +485,20 @@ def read_file(
             except EOFError:
                 # a clean end reads nothing (pcap) or only whole blocks (pcapng: scapy
                 # says nothing); a cut one consumed part of a record header or block
-                if pcapng and (any(m.startswith("PcapNg") for m in said) or f.read(1)):
+                asked, got = f.last
+                cut = 0 < got < asked  # the last read found some bytes, not all
+                if pcapng and (cut or any(m.startswith("PcapNg") for m in said) or f.read(1)):
                     facts.warn_at(start, "file ends in the middle of a block")
                 elif not pcapng and _tell(f) != start:
                     facts.warn_at(start, "file ends in the middle of a record header")
                 break
             except (Scapy_Exception, struct.error, OSError, ValueError) as e:
                 facts.damage(start, f"scapy stops here ({e})")
+                break
+            if any("invalid interface id" in m for m in said):
+                # scapy skips a packet block naming an interface its section has not
+                # described and reads on; the native reader and tshark stop there
+                facts.damage(start, "packet block for an interface its section has not described")
                 break
             if pcapng:
                 for iface in reader.interfaces:
@@ -559,6 +567,23 @@ def first_packet_ts_ns(path: Path) -> int | None:
     except InputError:
         return None
     return None
+
+
+class _Tracking:
+    """A file object that remembers its last read (asked, got): scapy's pcapng
+    reader says nothing when the file ends inside the next block's type field."""
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+        self.last = (0, 0)
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self.last = (n, len(data))
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
 
 
 def _tell(f: Any) -> int | None:

@@ -472,3 +472,35 @@ def gre_bad_versions() -> Frames:
     inner = IP(src=A4, dst=B4) / UDP(sport=40070, dport=53)
     frame = eth(IP(src=OUTER1, dst=OUTER2) / GRE() / inner)
     return [(_set_bytes(frame, 35, bytes([v])), None) for v in (2, 4, 6)]
+
+
+def pcap_version(path: Path, major: int) -> Path:
+    """A classic pcap whose header claims another major version."""
+    write_pcap(path, udp_icmp())
+    data = bytearray(path.read_bytes())
+    data[4:6] = struct.pack("<H", major)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def pcapng_cut_in_first_block(path: Path) -> Path:
+    """A pcapng file that ends inside its Section Header Block."""
+    write_pcapng(path, {LT_RAW: _b(IP(src=A4, dst=B4) / UDP(sport=1, dport=2))})
+    data = bytearray(path.read_bytes())
+    data[4:8] = struct.pack("<I", 256)  # the SHB claims more bytes than the file has
+    path.write_bytes(bytes(data[:100]))
+    return path
+
+
+def pcapng_unknown_interface(path: Path) -> Path:
+    """The third packet block names an interface its section never described."""
+    frames = _b(*(IP(src=A4, dst=B4) / UDP(sport=40080 + i, dport=53) for i in range(5)))
+    write_pcapng(path, {LT_RAW: frames})
+    data = bytearray(path.read_bytes())
+    # blocks: SHB (28) + IDB (32), then EPBs; the interface id is the first body word
+    off = 28 + 32
+    for _ in range(2):
+        off += struct.unpack_from("<I", data, off + 4)[0]
+    struct.pack_into("<I", data, off + 8, 7)
+    path.write_bytes(bytes(data))
+    return path
