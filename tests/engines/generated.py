@@ -504,3 +504,28 @@ def pcapng_unknown_interface(path: Path) -> Path:
     struct.pack_into("<I", data, off + 8, 7)
     path.write_bytes(bytes(data))
     return path
+
+
+def pcapng_tsoffset(path: Path, offset_s: int = 3600) -> Path:
+    """One interface with if_tsoffset (seconds added to every timestamp)."""
+
+    def block(btype: int, body: bytes) -> bytes:
+        body += b"\0" * (-len(body) % 4)
+        return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    opts = struct.pack("<HHq", 14, 8, offset_s) + struct.pack("<HH", 0, 0)
+    out = [
+        block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
+        block(1, struct.pack("<HHI", LT_RAW, 0, 0) + opts),
+    ]
+    t = T0 // 1000  # default resolution: microseconds
+    for data, _ in _b(
+        IP(src=A4, dst=B4) / UDP(sport=40090, dport=53),
+        IP(src=B4, dst=A4) / UDP(sport=53, dport=40090),
+    ):
+        out.append(
+            block(6, struct.pack("<IIIII", 0, t >> 32, t & 0xFFFFFFFF, len(data), len(data)) + data)
+        )
+        t += 1000
+    path.write_bytes(b"".join(out))
+    return path
