@@ -15,9 +15,17 @@ Both apply the native reader's accounting rules (SPEC section 5,
 header wins (an IP header quoted inside an ICMP error is not a layer); a
 first fragment carries its ports, a later one is bucket ``fragment``; an ICMP
 or ICMPv6 destination-unreachable that quotes a TCP/UDP header adds an
-``icmp_errors`` row. These engines exist to check the native reader (the
-differential test in ``tests/engines``) and to read what it cannot; they are
-not meant for large captures.
+``icmp_errors`` row; a header cut short before the ports is bucket
+``malformed`` and the row keeps the innermost IP header that could be read
+(the outer one when a tunnel's inner header is cut), while a tunnel cut
+before its inner IP header leaves the outer packet standing. These engines
+exist to check the native reader (the differential test in ``tests/engines``
+lists every known difference with its reason) and to read what it cannot;
+they are not meant for large captures.
+
+What only the native reader reports: ``skipped_blocks`` stays 0, and the
+tshark engine's ``link_types`` name the link types of the frames it read
+(not every interface a pcapng file describes).
 
 Per-packet Python objects are the point here (each packet goes through a
 full dissector); rows are gathered in lists and handed on as numpy batches

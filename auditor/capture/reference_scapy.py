@@ -18,6 +18,9 @@ has no Teredo or AYIYA layer: those stay the outer UDP packet here. The IP
 header quoted inside an ICMP error is scapy's ``IPerror``/``IPerror6``,
 never taken for a layer.
 
+scapy's own limits, kept rather than patched over: its pcapng reader ignores
+``if_tsoffset``; it has no NFLOG, Teredo or AYIYA layer.
+
 Lengths come from the bytes each layer was given (``layer.original``), never
 from scapy's field defaults: scapy fills fields a short buffer lacked with
 defaults (a TCP header cut after its ports would read flags ``S``).
