@@ -348,18 +348,7 @@ class _Decoder:
         o = self.off[r]
         ok = self.need(r, o + 14)
         r, o = r[ok], o[ok]
-        et = self.be16(r, o + 12)
-        llc = et < 0x0600  # an 802.3 length: LLC follows, IP only behind SNAP
-        if llc.any():
-            lr, lo = r[llc], o[llc] + 14
-            ok = self.need(lr, lo + 8)
-            lr, lo = lr[ok], lo[ok]
-            snap = (self.A[lr, lo] == 0xAA) & (self.A[lr, lo + 1] == 0xAA) & (self.A[lr, lo + 2] == 0x03)
-            self.non_ip(lr[~snap])
-            lr, lo = lr[snap], lo[snap]
-            self.goto(lr, ETYPE, lo + 8, self.be16(lr, lo + 6))
-        r, o, et = r[~llc], o[~llc], et[~llc]
-        self.goto(r, ETYPE, o + 14, et)
+        self.goto(r, ETYPE, o + 14, self.be16(r, o + 12))
 
     def h_etype(self, r: np.ndarray) -> None:
         for _ in range(64):  # any number of 802.1Q / 802.1ad tags, one per round
@@ -376,6 +365,16 @@ class _Decoder:
             r = r[self.st[r] == ETYPE]  # rows cut short have left
         et = self.val[r]
         o = self.off[r]
+        llc = et < 0x0600  # an 802.3 length (also behind VLAN tags): LLC follows, IP only behind SNAP
+        if llc.any():
+            lr, lo = r[llc], o[llc]
+            ok = self.need(lr, lo + 8)
+            lr, lo = lr[ok], lo[ok]
+            snap = (self.A[lr, lo] == 0xAA) & (self.A[lr, lo + 1] == 0xAA) & (self.A[lr, lo + 2] == 0x03)
+            self.non_ip(lr[~snap])
+            lr, lo = lr[snap], lo[snap]
+            self.goto(lr, ETYPE, lo + 8, self.be16(lr, lo + 6))  # handled in the next round
+            r, o, et = r[~llc], o[~llc], et[~llc]
         sel = et == 0x0800
         self.st[r[sel]] = IP4
         sel = et == 0x86DD

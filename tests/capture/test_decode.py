@@ -167,6 +167,8 @@ ENCAP_CASES = {
     "IPv4 options": Eth() / IP(src="10.1.0.1", dst="10.2.0.2", options=b"\x94\x04\x00\x00\x01\x01\x01\x00")
     / TCP(sport=40000, dport=4008, flags="S"),
     "802.3 LLC/SNAP": Eth(type=None) / LLC(dsap=0xAA, ssap=0xAA, ctrl=3) / SNAP(code=0x0800) / INNER,
+    "LLC/SNAP behind an 802.1Q tag": Eth() / Dot1Q(vlan=5, type=0x0030) / LLC(dsap=0xAA, ssap=0xAA, ctrl=3)
+    / SNAP(code=0x0800) / INNER,
 }
 
 
