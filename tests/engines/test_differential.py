@@ -30,6 +30,7 @@ from auditor.capture import capture_to_packets
 from auditor.capture.reference import capture_to_packets_reference
 from auditor.errors import InputError
 from auditor.flows import packets_to_flows
+from auditor.resources import captures_dir
 from auditor.tables import FLOW_COLUMNS, ICMP_ERROR_COLUMNS, PACKET_COLUMNS, Bucket
 
 from . import generated as G
@@ -69,6 +70,11 @@ GENERATED = {
     "gen_two_files": lambda d: _two_files(d),
     **{f"gen_{c}": (lambda d, c=c: _compressed(d, c)) for c in ("gzip", "bzip2", "xz", "zstd")},
 }
+
+# the simulator's bundled demo capture (a whole deployment, 1,500 packets)
+DEMO = captures_dir() / "demo.pcapng"
+if DEMO.is_file():
+    GENERATED["demo_pcapng"] = lambda d: DEMO
 
 # (input, engine) -> (what differs: the only kinds of difference lines allowed, why).
 # "NATIVE READER:" marks a difference where both references agree against the native reader.
