@@ -33,7 +33,8 @@ def audit(
     *,
     include_flows: bool = False,
     progress_to: IO[str] | None = None,
-    jobs: int = 1,
+    jobs: int = 0,
+    dask: str | None = None,
     engine: str = "native",
 ) -> AuditResult:
     """Audit captures against an inventory (SPEC sections 5-7)."""
@@ -46,7 +47,7 @@ def audit(
     inv = load_inventory(inventory)
     rulesets = load_rulesets([str(r) for r in rules] if rules else None, inv.profile)
     active_rules = effective_rules(rulesets, inv)
-    stream = _read(captures, engine, jobs)
+    stream = _read(captures, engine, jobs, dask)
     flow_table = packets_to_flows(_with_progress(stream, progress_to), rule_ports(active_rules))
     verdicts = flows_to_verdicts(flow_table, inv, active_rules)
     report = verdicts_to_report(
@@ -65,7 +66,8 @@ def flows(
     captures: list[Path],
     *,
     progress_to: IO[str] | None = None,
-    jobs: int = 1,
+    jobs: int = 0,
+    dask: str | None = None,
     engine: str = "native",
 ):
     """Flows of captures, direction guessed with the bundled rules' ports."""
@@ -73,7 +75,7 @@ def flows(
     from auditor.ruleset import effective_rules, load_rulesets, rule_ports
 
     ports = rule_ports(effective_rules(load_rulesets(None, "zvr-legacy"), None))
-    stream = _read(captures, engine, jobs)
+    stream = _read(captures, engine, jobs, dask)
     table = packets_to_flows(_with_progress(stream, progress_to), ports)
     return table, stream
 
@@ -219,13 +221,16 @@ def diff(before: Path, after: Path, *, stdout: IO[str], color: bool) -> int:
 
 
 # ---------------------------------------------------------------- helpers
-def _read(captures: list[Path], engine: str, jobs: int) -> Any:
+def _read(captures: list[Path], engine: str, jobs: int, dask: str | None) -> Any:
     """The packet stream of the captures, from the chosen reader."""
-    from auditor.capture import capture_to_packets, expand_capture_paths
+    from auditor.capture import expand_capture_paths
+    from auditor.capture.parallel import capture_to_packets_parallel
 
     paths = expand_capture_paths(captures)
     if engine == "native":
-        return capture_to_packets(paths)
+        return capture_to_packets_parallel(paths, jobs=jobs, dask=dask)
+    if dask:
+        raise UsageError("--dask works with the native reader only")
     from auditor.capture.reference import capture_to_packets_reference
 
     return capture_to_packets_reference(paths, engine)  # type: ignore[arg-type]

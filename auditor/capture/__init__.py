@@ -54,7 +54,7 @@ class CaptureStream:
         self.counts: dict[str, int] = {"read": 0, **{k: 0 for k in BUCKET_KEYS}}
         self.warnings: list[str] = []
 
-    def _time_order(self) -> list[Path]:
+    def time_order(self) -> list[Path]:
         if len(self.paths) < 2:
             return list(self.paths)
         firsts = [FileReader(p, chunk_packets=1, block_bytes=1 << 16).first_packet_ts_ns() for p in self.paths]
@@ -66,7 +66,7 @@ class CaptureStream:
         self.captures.clear()
         self.warnings.clear()
         self.counts = {"read": 0, **{k: 0 for k in BUCKET_KEYS}}
-        for path in self._time_order():
+        for path in self.time_order():
             reader = FileReader(path, chunk_packets=self.chunk_packets)
             yield from reader.batches()
             self.captures.append(reader.info)
