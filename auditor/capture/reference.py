@@ -76,6 +76,23 @@ _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 V4_PREFIX = 0x0000FFFF00000000
 
 
+# UDP ports whose payload the native reader decodes as a tunnel: VXLAN,
+# Geneve, GRE-in-UDP, Teredo, GTP-U, AYIYA
+UDP_TUNNEL_PORTS = (4789, 6081, 4754, 3544, 2152, 5072)
+
+
+def tunnel_port(sport: int, dport: int) -> int:
+    """The port whose protocol a UDP payload is, as tshark picks it (and the
+    native reader follows): the lower port first, the higher one when the
+    lower is not well known; 0 for no tunnel."""
+    low, high = min(sport, dport), max(sport, dport)
+    if low in UDP_TUNNEL_PORTS:
+        return low
+    if high in UDP_TUNNEL_PORTS and low >= 1024:
+        return high
+    return 0
+
+
 def wrap_ns(ns: int) -> int:
     """A nanosecond time as int64, wrapping like the native reader: a damaged
     timestamp may claim any value, and never raises."""

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..tables import Bucket, PacketBatch
-from .reference import FileFacts, open_decompressed, wrap_ns
+from .reference import FileFacts, open_decompressed, tunnel_port, wrap_ns
 
 
 class _Scapy:
@@ -384,22 +384,6 @@ def _upper(r: _Result, l4: Any, ip: Any) -> tuple[_Result, Any]:
     return r, None
 
 
-# UDP ports that carry another packet (the native reader's list) and the scapy
-# class of the tunnel header; Teredo (3544) and AYIYA (5072) have no scapy layer.
-UDP_TUNNEL_PORTS = (4789, 6081, 4754, 3544, 2152, 5072)
-
-
-def tunnel_port(sport: int, dport: int) -> int:
-    """The port whose protocol the UDP payload is, as tshark picks it: the
-    lower port first, the higher one when the lower is not well known."""
-    low, high = min(sport, dport), max(sport, dport)
-    if low in UDP_TUNNEL_PORTS:
-        return low
-    if high in UDP_TUNNEL_PORTS and low >= 1024:
-        return high
-    return 0
-
-
 def _udp_tunnel(udp: Any, sport: int, dport: int) -> Any:
     """The layer inside a UDP tunnel, dissected by scapy's class for the
     tunnel header (whatever port scapy itself binds it to), or None."""
@@ -596,4 +580,4 @@ def _tell(f: Any) -> int | None:
         return None
 
 
-__all__ = ["dissect", "first_packet_ts_ns", "read_file", "tunnel_port"]
+__all__ = ["dissect", "first_packet_ts_ns", "read_file"]

@@ -14,8 +14,8 @@ the ports, later ones are bucket ``fragment``. The accounting rules are the
 native reader's (``reference`` module doc). Like the scapy engine, the walk
 only descends through tunnels the native reader decodes (GRE/ERSPAN,
 IP-in-IP, 6in4, and VXLAN, Geneve, GRE-in-UDP, Teredo, GTP-U and AYIYA in
-UDP, on the port tshark picked) even where tshark decodes more (L2TP,
-CAPWAP, ...).
+UDP, on the port the lower-port-first rule picks) even where tshark decodes
+more (L2TP, CAPWAP, Teredo found by its heuristic on another port, ...).
 
 Field values are tshark's ``show`` strings; the only byte position used is
 where the innermost IPv4 header starts, to tell whether its options were
@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..tables import Bucket, PacketBatch
-from .reference import FileFacts, ip_text_to_addr, plain_copy, wrap_ns
+from .reference import FileFacts, ip_text_to_addr, plain_copy, tunnel_port, wrap_ns
 
 NEEDS_TSHARK = "--engine tshark needs Wireshark's tshark (apt-get install tshark)"
 NEEDS_PYSHARK = (
@@ -63,7 +63,14 @@ _WTAP_TO_LINKTYPE = {
 # layers tshark shows for a frame whose link layer it has no dissector for
 _UNDISSECTED = frozenset({"data", "user_dlt", "pcap_pktdata"})
 # UDP payload protocols that carry a packet, as the native reader decodes them
-_UDP_TUNNELS = ("vxlan", "geneve", "gre", "teredo", "gtp", "ayiya")
+_UDP_TUNNELS = {
+    "vxlan": 4789,
+    "geneve": 6081,
+    "gre": 4754,
+    "teredo": 3544,
+    "gtp": 2152,
+    "ayiya": 5072,
+}
 # link and tunnel layers: cut short, they hide whether an IP header follows
 _CARRIERS = frozenset(
     {
@@ -351,7 +358,9 @@ def _upper(r: _Result, layers: list, names: list[str], j: int) -> tuple[_Result,
             r.tcp_flags = _int(_f(l4, "tcp.flags")) & 0xFF
             return r, None
         inner = names[j + 1] if j + 1 < len(names) else None
-        if inner in _UDP_TUNNELS:  # tshark chose the port (the native reader follows its rule)
+        # a tunnel tshark decoded on the port the native rule picks (tshark's Teredo
+        # heuristic, say, may claim any port)
+        if inner is not None and _UDP_TUNNELS.get(inner) == tunnel_port(r.sport, r.dport):
             return r, j + 1
         return r, None
     if p in (1, 58):
