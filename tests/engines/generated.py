@@ -529,3 +529,16 @@ def pcapng_tsoffset(path: Path, offset_s: int = 3600) -> Path:
         t += 1000
     path.write_bytes(b"".join(out))
     return path
+
+
+def ipv6_ext_cut_in_tunnel() -> Frames:
+    """An IPv6 hop-by-hop header cut short, inside 6in4."""
+    frame = bytes(
+        eth(
+            IP(src=OUTER1, dst=OUTER2)
+            / IPv6(src=A6, dst=B6)
+            / IPv6ExtHdrHopByHop()
+            / UDP(sport=1, dport=2)
+        )
+    )
+    return [(frame, 14 + 20 + 40 + 4)]
