@@ -19,6 +19,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,10 +163,12 @@ EXCLUDED: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     **{
         ("gen_ipv6_ext_cut_in_tunnel", engine): (
             ("packet column proto",),
-            ("NATIVE READER: a malformed row for an IPv6 header inside 6in4 whose extension header "
-            "is cut keeps the outer IPv4 header's proto (41) beside the inner IPv6 addresses "
-            "(h_ip6 never resets proto); tshark and scapy say 0, as the native reader does for "
-            "the same IPv6 packet outside a tunnel"),
+            (
+                "NATIVE READER: a malformed row for an IPv6 header inside 6in4 whose extension header "
+                "is cut keeps the outer IPv4 header's proto (41) beside the inner IPv6 addresses "
+                "(h_ip6 never resets proto); tshark and scapy say 0, as the native reader does for "
+                "the same IPv6 packet outside a tunnel"
+            ),
         )
         for engine in ("scapy", "tshark")
     },
@@ -210,8 +213,6 @@ def _two_files(d: Path) -> list[Path]:
     G.write_pcap(early, frames[:5])
     # the late file's clock starts after the early one's last packet
     data = bytearray(late.read_bytes())
-    import struct
-
     off = 24
     while off < len(data):
         sec, _usec, incl, _orig = struct.unpack_from("<IIII", data, off)
