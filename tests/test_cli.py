@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -63,6 +64,115 @@ def test_internal_error_traceback_only_with_debug(monkeypatch: pytest.MonkeyPatc
 
 
 def test_python_m_auditor_runs() -> None:
-    proc = subprocess.run([sys.executable, "-m", "auditor", "--version"],
+    proc = subprocess.run([sys.executable, "-m", "auditor", "--version"], check=False,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("zvr-audit ")
+
+
+# ------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def scenarios(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, str]]:
+    from auditor.simulate import simulate
+
+    work = tmp_path_factory.mktemp("cli")
+    out = {}
+    for name in ("healthy-two-site", "vcenter-reversed"):
+        cap, inv = work / f"{name}.pcap", work / f"{name}.yaml"
+        simulate(name, cap, inv)
+        out[name] = (str(cap), str(inv))
+    return out
+
+
+def test_audit_clean_exits_0_and_writes_every_output(scenarios, tmp_path, report_schema) -> None:
+    import json
+
+    import jsonschema
+    import pandas as pd
+
+    from auditor.tables import FLOW_CSV_COLUMNS
+
+    cap, inv = scenarios["healthy-two-site"]
+    js, html, csv = tmp_path / "r.json", tmp_path / "r.html", tmp_path / "f.csv"
+    code, out, err = run("audit", cap, "--inventory", inv, "--json", str(js), "--html", str(html),
+                         "--flows-csv", str(csv), "--include-flows")
+    assert code == 0, err
+    assert out.startswith("PASS")
+    report = json.loads(js.read_text())
+    jsonschema.Draft202012Validator(report_schema).validate(report)
+    assert report["findings"] == [] and len(report["flows"]) == report["summary"]["flows"]
+    assert "<svg" in html.read_text()
+    flows = pd.read_csv(csv)
+    assert list(flows.columns) == [c.name for c in FLOW_CSV_COLUMNS] + ["verdict", "rule"]
+    assert len(flows) == report["summary"]["flows"]
+
+
+def test_audit_with_findings_exits_1_unless_below_fail_on(scenarios) -> None:
+    cap, inv = scenarios["vcenter-reversed"]
+    code, out, _ = run("audit", cap, "--inventory", inv)
+    assert code == 1 and out.startswith("FAIL") and "reversed" in out
+    # the reversed 443 is high: --fail-on critical lets the audit pass
+    code, out, _ = run("audit", cap, "--inventory", inv, "--fail-on", "critical", "--quiet")
+    assert code == 0 and out == ""
+
+
+def test_audit_unreadable_capture_exits_2_naming_it(scenarios, tmp_path) -> None:
+    _, inv = scenarios["healthy-two-site"]
+    bogus = tmp_path / "notes.pcap"
+    bogus.write_text("these are my notes, not a capture\n")
+    code, _, err = run("audit", str(bogus), "--inventory", inv)
+    assert code == 2 and err.count("\n") == 1 and "notes.pcap: byte 0" in err
+
+
+def test_audit_bad_inventory_exits_2_with_file_and_line(scenarios, tmp_path) -> None:
+    cap, inv = scenarios["healthy-two-site"]
+    bad = tmp_path / "inv.yaml"
+    bad.write_text(Path(inv).read_text().replace("role: vcenter", "role: vcentre", 1))
+    code, _, err = run("audit", cap, "--inventory", str(bad))
+    assert code == 2 and err.count("\n") == 1
+    assert f"{bad}:" in err and "vcentre" in err
+
+
+def test_flows_csv_and_parquet_hold_the_same_flows(scenarios, tmp_path) -> None:
+    import pandas as pd
+
+    from auditor.tables import FLOW_CSV_COLUMNS
+
+    cap, _ = scenarios["vcenter-reversed"]
+    code, out, _ = run("flows", cap)  # CSV on stdout by default
+    assert code == 0
+    assert out.splitlines()[0] == ",".join(c.name for c in FLOW_CSV_COLUMNS)
+    pq = tmp_path / "f.parquet"
+    assert run("flows", cap, "--parquet", str(pq))[0] == 0
+    table = pd.read_parquet(pq)
+    assert list(table.columns) == [c.name for c in FLOW_CSV_COLUMNS]
+    assert len(table) == len(out.splitlines()) - 1
+
+
+def test_progress_bar_only_on_a_terminal(scenarios) -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    cap, inv = scenarios["healthy-two-site"]
+    out, err = io.StringIO(), Tty()
+    assert cli.main(["audit", cap, "--inventory", inv, "--quiet"], stdout=out, stderr=err) == 0
+    assert "reading captures" in err.getvalue()
+    plain = io.StringIO()
+    assert cli.main(["audit", cap, "--inventory", inv, "--quiet"], stdout=out, stderr=plain) == 0
+    assert plain.getvalue() == ""
+
+
+def test_demo_from_an_empty_folder(tmp_path, monkeypatch, report_schema) -> None:
+    import json
+
+    import jsonschema
+
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run("demo")
+    assert code == 0, err
+    assert "FAIL" in out  # the demo shows findings on purpose
+    report = json.loads((tmp_path / "reports" / "demo.json").read_text())
+    jsonschema.Draft202012Validator(report_schema).validate(report)
+    kinds = {f["kind"] for f in report["findings"]}
+    assert {"blocked", "misdirected", "reversed", "unexpected"} <= kinds
+    assert (tmp_path / "reports" / "demo.html").stat().st_size > 10_000
