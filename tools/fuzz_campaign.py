@@ -335,8 +335,14 @@ def campaign(args: argparse.Namespace) -> dict:
 def replay(path: Path, timeout: float) -> int:
     import fuzz.invariants  # noqa: F401
 
+    second = path.with_suffix(".second.bin")  # saved beside a finding made as a pair
     res = _check_one(
-        path, Path(tempfile.mkdtemp(prefix="zvr-fuzz-replay-")), timeout, True, path.read_bytes()
+        path,
+        Path(tempfile.mkdtemp(prefix="zvr-fuzz-replay-")),
+        timeout,
+        True,
+        path.read_bytes(),
+        second if second.is_file() else None,
     )
     print(json.dumps({k: v for k, v in res.items() if k != "trace"}, indent=2))
     if "trace" in res:
