@@ -89,6 +89,10 @@ class _Decoder:
         n, self.W = rows.shape
         self.A = rows
         self.cap = caplen.astype(np.int64)
+        # Where the bytes that may still be read end: the captured length, cut
+        # back to each IP datagram's own length as headers are read (bytes
+        # past a datagram's end, such as Ethernet padding, are no header's).
+        self.end = self.cap.copy()
         self.link = link
         self.st = np.full(n, LINK, np.int8)
         self.off = np.zeros(n, np.int64)
@@ -162,7 +166,7 @@ class _Decoder:
         """Mask of rows whose bytes up to ``end`` are present. Rows cut short
         end here (malformed, or the outer result in a tunnel); rows whose
         bytes lie past the window are flagged for a wider decode."""
-        trunc = end > self.cap[r]
+        trunc = end > self.end[r]
         wide = ~trunc & (end > self.W)
         if trunc.any():
             self.cut(r[trunc], ip_level=ip_level)
@@ -464,17 +468,31 @@ class _Decoder:
         self.non_ip(r[~_any_of(proto, (0x21, 0x57, 0x281, 0x283))])
 
     # ---- IP ------------------------------------------------------------------------
+    def tunnel_ends_here(self, r: np.ndarray) -> np.ndarray:
+        """Mask of the rows still to decode: a tunnel whose record (or outer
+        datagram) ends exactly where its inner IP header would start keeps the
+        outer result, as tshark shows it; 1 to 19 inner bytes are malformed."""
+        gone = self.had_ip[r] & (self.off[r] >= self.end[r])
+        if gone.any():
+            self.st[r[gone]] = DONE
+        return ~gone
+
     def h_ip4(self, r: np.ndarray) -> None:
+        r = r[self.tunnel_ends_here(r)]
         o = self.off[r]
         ok = self.need(r, o + 20, ip_level=True)
         r, o = r[ok], o[ok]
         h = self.take(r, o, 20)  # the fixed header, gathered once
         b0 = h[:, 0].astype(np.int64)
-        bad = ((b0 >> 4) != 4) | ((b0 & 15) < 5)
+        # total length: 0 is a sender's capture of TCP segmentation offload (no
+        # limit, as tshark reads it); shorter than the header is bogus
+        total = (h[:, 2].astype(np.int64) << 8) | h[:, 3]
+        bad = ((b0 >> 4) != 4) | ((b0 & 15) < 5) | ((total != 0) & (total < (b0 & 15) * 4))
         if bad.any():
             self.cut(r[bad], ip_level=True)
-            r, o, b0, h = r[~bad], o[~bad], b0[~bad], h[~bad]
+            r, o, b0, h, total = r[~bad], o[~bad], b0[~bad], h[~bad], total[~bad]
         rr = self.every(r)
+        self.end[rr] = np.where(total != 0, np.minimum(self.end[r], o + total), self.end[r])
         self.had_ip[rr] = True
         self.ip_version[rr] = 4
         self.src_hi[rr] = 0
@@ -500,14 +518,19 @@ class _Decoder:
         self.goto(r[ok], L4, end[ok], proto[ok])
 
     def h_ip6(self, r: np.ndarray) -> None:
+        r = r[self.tunnel_ends_here(r)]
         o = self.off[r]
         ok = self.need(r, o + 40, ip_level=True)
         r, o = r[ok], o[ok]
         bad = (self.A[r, o] >> 4) != 6
         self.cut(r[bad], ip_level=True)
         r, o = r[~bad], o[~bad]
+        # payload length 0: a jumbogram or a TSO capture, no limit
+        plen = self.be16(r, o + 4)
+        self.end[r] = np.where(plen != 0, np.minimum(self.end[r], o + 40 + plen), self.end[r])
         self.had_ip[r] = True
         self.ip_version[r] = 6
+        self.proto[r] = 0  # set by the upper-layer header; an outer IPv4's 41 must not stay
         self.src_hi[r] = self.be64(r, o + 8)
         self.src_lo[r] = self.be64(r, o + 16)
         self.dst_hi[r] = self.be64(r, o + 24)
@@ -572,7 +595,7 @@ class _Decoder:
             if proto == 6:
                 # a header cut after the ports still counts; the flags then read 0
                 fend = to + 14
-                has = fend <= self.cap[t]
+                has = fend <= self.end[t]
                 wide = has & (fend > self.W)
                 self.wide[t[wide]] = True
                 has &= ~wide
@@ -587,8 +610,11 @@ class _Decoder:
             c, co = r[sel], o[sel]
             self.bucket[c] = Bucket.ICMP
             self.st[c] = DONE
-            ok = co + 2 <= np.minimum(self.cap[c], self.W)
+            ok = co + 2 <= self.end[c]
             c, co = c[ok], co[ok]
+            wide = co + 2 > self.W
+            self.wide[c[wide]] = True
+            c, co = c[~wide], co[~wide]
             unreach = np.where(self.val[c] == 1, 3, 1)  # v4 type 3, v6 type 1
             hit = self.A[c, co] == unreach
             if hit.any():
@@ -653,10 +679,12 @@ class _Decoder:
         sel = port == 5072  # AYIYA: identity and signature, then the packet of its next-header
         if sel.any():
             a, ao = t[sel], u[sel]
-            ok = ao + 8 <= np.minimum(self.cap[a], self.W)
+            ok = self.need(a, ao + 8)
             a, ao = a[ok], ao[ok]
             b = self.take(a, ao, 4).astype(np.int64)
             hl = 8 + (1 << (b[:, 0] >> 4)) + (b[:, 1] >> 4) * 4
+            ok = self.need(a, ao + hl)  # identity and signature cut: the outer UDP packet
+            a, ao, b, hl = a[ok], ao[ok], b[ok], hl[ok]
             fwd = (b[:, 2] & 0x0F) == 1
             self.goto(a[fwd & (b[:, 3] == 4)], IP4, (ao + hl)[fwd & (b[:, 3] == 4)])
             self.goto(a[fwd & (b[:, 3] == 41)], IP6, (ao + hl)[fwd & (b[:, 3] == 41)])
@@ -675,9 +703,15 @@ class _Decoder:
 
     def teredo(self, r: np.ndarray, o: np.ndarray) -> None:
         for _ in range(2):  # an authentication header, then an origin indication, each optional
-            ok = self.need(r, o + 2)
-            r, o = r[ok], o[ok]
-            kind = self.be16(r, o)
+            # fewer than 2 bytes left hold no Teredo header: they are the inner IPv6 one's
+            peek = o + 2 <= self.end[r]
+            wide = peek & (o + 2 > self.W)
+            if wide.any():
+                self.wide[r[wide]] = True
+                self.st[r[wide]] = DONE
+                r, o, peek = r[~wide], o[~wide], peek[~wide]
+            kind = np.full(len(r), -1, np.int64)
+            kind[peek] = self.be16(r[peek], o[peek])
             a = np.flatnonzero(kind == 1)  # 4 + id + auth + 8-byte nonce + confirmation byte
             if len(a):
                 ok = self.need(r[a], o[a] + 4)
@@ -750,10 +784,10 @@ class _Decoder:
         o = self.off[r]
         q = o + 8
         # a quoted header needs at most 60 + 4 bytes; past the window: decode wider
-        wide = (self.cap[r] > self.W) & (q + 64 > self.W)
+        wide = (self.end[r] > self.W) & (q + 64 > self.W)
         self.wide[r[wide]] = True
         r, o, q = r[~wide], o[~wide], q[~wide]
-        cap = np.minimum(self.cap[r], self.W)
+        cap = np.minimum(self.end[r], self.W)
         out = []
         v = self.A[r, np.minimum(q, self.W - 1)] >> 4
         # quoted IPv4: header, fragment offset 0, 4 port bytes
@@ -806,7 +840,7 @@ class _Decoder:
             cols["proto"].append(qp)
             cols["sport"].append(self.be16(rr, l4))
             cols["dport"].append(self.be16(rr, l4 + 2))
-        return {k: np.concatenate(v).astype(ICMP_DTYPES[k]) for k, v in cols.items()}
+        return _in_packet_order({k: np.concatenate(v).astype(ICMP_DTYPES[k]) for k, v in cols.items()})
 
     def run(self) -> Decoded:
         handlers = ((LINK, self.h_link), (WLAN, self.h_wlan), (ETH, self.h_eth), (ETYPE, self.h_etype),
@@ -825,6 +859,15 @@ class _Decoder:
             self.cut(np.flatnonzero(self.st != DONE))
         icmp = self.icmp_errors()
         return Decoded(**{k: getattr(self, k) for k in COLUMN_NAMES}, wide=self.wide, icmp=icmp)
+
+
+def _in_packet_order(icmp: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """ICMP error rows sorted by their packet's row (they are gathered per
+    IP version and per decode pass)."""
+    order = np.argsort(icmp["row"], kind="stable")
+    if (np.diff(order) == 1).all():
+        return icmp
+    return {k: v[order] for k, v in icmp.items()}
 
 
 def decode_rows(rows: np.ndarray, caplen: np.ndarray, link: np.ndarray) -> Decoded:
@@ -869,5 +912,5 @@ def decode_records(arr: np.ndarray, data_off: np.ndarray, caplen: np.ndarray, li
             out.wide[idx] = sub.wide
             keep = ~np.isin(out.icmp["row"], idx)
             sub.icmp["row"] = idx[sub.icmp["row"]]
-            out.icmp = {k: np.concatenate([out.icmp[k][keep], sub.icmp[k]]) for k in ICMP_NAMES}
+            out.icmp = _in_packet_order({k: np.concatenate([out.icmp[k][keep], sub.icmp[k]]) for k in ICMP_NAMES})
     return out

@@ -227,6 +227,8 @@ class FileReader:
                 past_end = self._file_bytes is not None and win.base + win.start + need > self._file_bytes
                 if win.eof or past_end:
                     if win.end > win.start and not win.error:
+                        if not st.sections:  # the file header itself is cut: nothing to audit
+                            self._damage(win, win.start, "file ends inside its section header block")
                         self._warn_at(win.base + win.start, "file ends in the middle of a block")
                     return
                 win.fill(need)

@@ -210,3 +210,17 @@ def test_packet_block_before_its_interface_block_whatever_the_chunk(tmp_path: Pa
     for chunk in (1 << 18, 1):
         with pytest.raises(CaptureError, match=r": byte 28: packet block for interface 0 "):
             list(capture_to_packets([path], chunk_packets=chunk))
+
+
+def test_pcapng_cut_inside_its_section_header_block_is_an_error(tmp_path: Path) -> None:
+    # the file's own header is incomplete: nothing can be read (as a pcap file header cut short)
+    head = shb()
+    for cut in (8, 12, len(head) - 1):
+        assert error_of(tmp_path, head[:cut], "x.pcapng") == "byte 0: file ends inside its section header block"
+    liar = bytearray(_ng(epb(0, 1, FRAME)))
+    liar[4:8] = struct.pack("<I", 256)  # the header block claims more bytes than the file has
+    assert error_of(tmp_path, bytes(liar[:100]), "x.pcapng") == "byte 0: file ends inside its section header block"
+    # a later section's header cut short, after packets: a warning, the packets audited
+    off = len(_ng(epb(0, 1, FRAME)))
+    assert warning_of(tmp_path, _ng(epb(0, 1, FRAME)) + shb()[:20], 1, "x.pcapng") == (
+        f"byte {off}: file ends in the middle of a block")
