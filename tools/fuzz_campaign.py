@@ -137,7 +137,9 @@ def _worker(conn, args: argparse.Namespace, wid: int) -> None:
             maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         )
         if "error" in res:  # the same message for every worker's input file
-            res["error"] = res["error"].replace(str(path), "INPUT")
+            res["error"] = (
+                res["error"].replace(str(path), "INPUT").replace(str(work / "second.bin"), "SECOND")
+            )
         if res["outcome"] in ("crash", "hang") or res["outcome"].startswith("known:"):
             keep = Path(args.out) / f"input-{i}.bin"
             keep.write_bytes(mutant.data)
