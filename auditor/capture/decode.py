@@ -13,7 +13,13 @@ and decoded again by the caller from a wider copy.
 The innermost IP header wins (SPEC section 5): an inner IP layer overwrites
 the outer one's columns; a tunnel whose payload is not IP (ARP inside VXLAN)
 or is cut short before an IP header keeps the outer layer's result, as
-tshark's innermost view does.
+tshark's innermost view does (also a record that ends exactly where the inner
+IP header would start; 1 to 19 bytes of it are malformed).
+
+Header bytes end at the captured length and at each IP datagram's own length
+(IPv4 total length, IPv6 payload length; 0 means TCP segmentation offload or
+a jumbogram: no limit): Ethernet padding and bytes past a short datagram are
+no header's, as tshark and scapy read them.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Bidirectional flows keyed by proto and the unordered endpoint pair, split on
 reuse and idle time, with the SPEC's client/server decision, Zeek's
 ``conn_state`` (``zeek_tcp``), per-direction packets and wire bytes, attached
 ICMP errors, every IP address seen, and packets per flow and time bin.
+Later IP fragments are attached to their datagram's flow first
+(``fragments``): they move from the ``fragment`` bucket to tcp/udp, which
+``FlowTable.packet_counts`` applies to the capture stage's counts.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import pandas as pd
 from ..tables import FLOW_COLUMNS, PacketBatch, iso_utc_array
 from . import keys as K
 from .assemble import INF, FlowAssembler
+from .fragments import FragmentAttacher
 from .icmp import attach_icmp, concat_icmp
 from .zeek_tcp import conn_state_codes, udp_conn_state_codes
 
@@ -38,6 +42,9 @@ class FlowTable:
     ``unmatched_icmp_errors``: ICMP errors attached to no flow (dropped,
     counted): their key has no flow, or none that started at or before the
     error and ended at most ``icmp.ICMP_TOLERANCE_NS`` before it.
+    ``attached_fragments``: later IP fragments counted in a flow, per "tcp"
+    and "udp" (``fragments``); the capture stage counted them as
+    ``fragment``, ``packet_counts`` moves them.
     """
 
     flows: pd.DataFrame
@@ -45,6 +52,18 @@ class FlowTable:
     activity: pd.DataFrame = field(default_factory=lambda: _empty_activity())
     unmatched_icmp_errors: int = 0
     activity_bin_ns: int = 1_000_000_000
+    attached_fragments: dict[str, int] = field(default_factory=lambda: {"tcp": 0, "udp": 0})
+
+    def packet_counts(self, counts: Mapping[str, int]) -> dict[str, int]:
+        """The capture stage's bucket counts (``CaptureStream.counts``) with
+        the later fragments attached to a flow moved from ``fragment`` to
+        ``tcp``/``udp`` (``attached_fragments``): every packet stays in
+        exactly one bucket, and tcp + udp are the packets of the flows."""
+        out = dict(counts)
+        for key, n in self.attached_fragments.items():
+            out[key] = out.get(key, 0) + n
+            out["fragment"] = out.get("fragment", 0) - n
+        return out
 
     def saw(self, hi, lo) -> np.ndarray:
         """Whether each (hi, lo) address was seen in any IP packet."""
@@ -95,9 +114,12 @@ def packets_to_flows(
     first rung of the port ladder that picks the server when no SYN or
     SYN-ACK shows who opened the connection (SPEC section 5)."""
     assembler = FlowAssembler(activity_bin_ns)
+    fragments = FragmentAttacher()
     for batch in batches:
-        assembler.add(batch)
-    return state_to_flow_table(assembler, rule_ports or {})
+        assembler.add(fragments.attach(batch))
+    table = state_to_flow_table(assembler, rule_ports or {})
+    table.attached_fragments = dict(fragments.attached)
+    return table
 
 
 def _client_is_a(

@@ -458,7 +458,8 @@ class FlowAssembler:
         # responder's payload-free ACK to a SYN, which changes nothing).
         control = syn | fin | rst
         run = np.cumsum(control | piece_break)
-        plain = is_tcp & ~control
+        # an attached later fragment (frag 2) has no TCP header: no flags to feed
+        plain = is_tcp & ~control & (col("frag")[order] != 2)
         feed = control.copy()
         for mask in (plain & ~d1, plain & d1, plain & psh & ~d1, plain & psh & d1):
             feed[_first_per_run(mask, run)] = True

@@ -91,7 +91,7 @@ def test_ethernet_padding_is_not_read_as_a_header(tmp_path: Path) -> None:
     unreach = bytes(Eth() / IP(src="192.0.2.254", dst="10.1.0.1") / ICMP(type=3, code=3)
                     / IPerror(src="10.1.0.1", dst="10.2.0.2") / UDPerror(sport=5000, dport=53))
     frames = [udp_cut + b"\x00\x35" + b"\0" * 20, _set(unreach, 16, (21).to_bytes(2, "big"))]
-    stream, b = decode(tmp_path, frames)
+    _, b = decode(tmp_path, frames)
     assert Bucket(int(b.bucket[0])).key == "malformed"  # 2 UDP bytes in the datagram: ports cut
     assert Bucket(int(b.bucket[1])).key == "icmp" and len(b.icmp_errors) == 0
 
