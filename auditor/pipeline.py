@@ -52,7 +52,7 @@ def audit(
     verdicts = flows_to_verdicts(flow_table, inv, active_rules)
     report = verdicts_to_report(
         captures=stream.captures,
-        counts=stream.counts,
+        counts=flow_table.packet_counts(stream.counts),
         warnings=stream.warnings,
         inventory=inv,
         rulesets=rulesets,

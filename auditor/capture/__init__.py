@@ -53,6 +53,12 @@ class CaptureStream:
         self.captures: list[dict[str, Any]] = []
         self.counts: dict[str, int] = {"read": 0, **{k: 0 for k in BUCKET_KEYS}}
         self.warnings: list[str] = []
+        self.bytes_read = 0  # of total_bytes, for a progress bar
+
+    @property
+    def total_bytes(self) -> int:
+        """Size of the files as stored (what ``bytes_read`` counts up to)."""
+        return sum(p.stat().st_size for p in self.paths)
 
     def time_order(self) -> list[Path]:
         if len(self.paths) < 2:
@@ -66,9 +72,13 @@ class CaptureStream:
         self.captures.clear()
         self.warnings.clear()
         self.counts = {"read": 0, **{k: 0 for k in BUCKET_KEYS}}
+        done = self.bytes_read = 0
         for path in self.time_order():
             reader = FileReader(path, chunk_packets=self.chunk_packets)
-            yield from reader.batches()
+            for batch in reader.batches():
+                self.bytes_read = done + reader.bytes_consumed
+                yield batch
+            done = self.bytes_read = done + path.stat().st_size
             self.captures.append(reader.info)
             self.counts["read"] += reader.packets
             for key, n in zip(BUCKET_KEYS, reader.bucket_counts.tolist()):

@@ -62,7 +62,7 @@ class ParallelCaptureStream(CaptureStream):
         self.captures.clear()
         self.warnings.clear()
         counts = np.zeros(len(BUCKET_KEYS), np.int64)
-        read = 0
+        read = self.bytes_read = 0
         pending: deque[Any] = deque()
         order = iter(self.time_order())
         try:
@@ -76,6 +76,7 @@ class ParallelCaptureStream(CaptureStream):
                 if nxt is not None:
                     pending.append(self._submit(read_file, nxt, self.chunk_packets))
                 yield from batches
+                self.bytes_read += Path(info["path"]).stat().st_size
                 self.captures.append(info)
                 read += packets
                 counts += np.asarray(buckets, np.int64)

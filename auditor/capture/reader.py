@@ -116,6 +116,18 @@ class FileReader:
             "skipped_blocks": self.skipped_blocks,
         }
 
+    @property
+    def bytes_consumed(self) -> int:
+        """How far into the file (as stored, compressed or not) the reader
+        is: drives the progress bar."""
+        raw = getattr(self, "_raw", None)
+        if raw is None:
+            return 0
+        try:
+            return raw.tell()
+        except (OSError, ValueError):  # closed: the whole file was read
+            return self.path.stat().st_size
+
     def first_packet_ts_ns(self) -> int | None:
         """Time of the file's first packet, from a small read (orders files)."""
         gen = self.batches()
@@ -132,6 +144,7 @@ class FileReader:
             raw = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
         except OSError as e:
             raise CaptureError(f"{self.name}: cannot read the file ({e.strerror or e})") from None
+        self._raw = raw
         with raw:
             try:
                 head = raw.read(8)

@@ -135,6 +135,7 @@ def _read(path: Path, chunk_packets: int) -> tuple[CaptureStream, FlowTable, int
             yield b
 
     table = packets_to_flows(batches(), RULE_PORTS)
+    stream.counts = table.packet_counts(stream.counts)  # attached fragments: fragment -> tcp/udp
     return stream, table, seen
 
 
@@ -220,6 +221,7 @@ def check_pair(first: Path, second: Path, outcomes: tuple[Outcome, Outcome]) -> 
     stream = capture_to_packets([first, second])
     try:
         table = packets_to_flows(stream, RULE_PORTS)
+        stream.counts = table.packet_counts(stream.counts)
     except InputError as e:
         _check_error_line(e, first if e.line().startswith(f"{first}: ") else second)
         refused = [o.message for o in outcomes if o.kind == "input_error"]

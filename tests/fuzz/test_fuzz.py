@@ -241,7 +241,7 @@ def test_truncation_reads_every_whole_record_and_names_the_cut_one(
     seeds = _whole_seeds()
     seed = seeds[pick % len(seeds)]
     us = units(seed.data)
-    first = 24 if seed.fmt == "pcap" else 4  # shorter: refused (no file header / magic)
+    first = 24 if seed.fmt == "pcap" else us[0].length  # shorter: refused (file header cut)
     cut = first + cut % (len(seed.data) - first + 1)
     path = work / "cut.bin"
     path.write_bytes(seed.data[:cut])
