@@ -63,7 +63,7 @@ class CaptureStream:
     def time_order(self) -> list[Path]:
         if len(self.paths) < 2:
             return list(self.paths)
-        firsts = [FileReader(p, chunk_packets=1, block_bytes=1 << 16).first_packet_ts_ns() for p in self.paths]
+        firsts = [_first_packet_ts_ns(p) for p in self.paths]
         # files without packets first (they add nothing to the order), then by first packet
         order = sorted(range(len(self.paths)), key=lambda i: (firsts[i] is not None, firsts[i] or 0, i))
         return [self.paths[i] for i in order]
@@ -84,6 +84,16 @@ class CaptureStream:
             for key, n in zip(BUCKET_KEYS, reader.bucket_counts.tolist()):
                 self.counts[key] += n
             self.warnings.extend(reader.warnings)
+
+
+def _first_packet_ts_ns(path: Path) -> int | None:
+    """A file's first packet time, from a small read, to order the files. A
+    file that cannot be read is left for the full read to report: a probe of
+    a damaged compressed file can fail differently than the real read."""
+    try:
+        return FileReader(path, chunk_packets=1, block_bytes=1 << 16).first_packet_ts_ns()
+    except CaptureError:
+        return None
 
 
 def capture_to_packets(paths: Iterable[str | Path], chunk_packets: int = 1 << 18) -> CaptureStream:

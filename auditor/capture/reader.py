@@ -165,6 +165,11 @@ class FileReader:
                 win.fill()
                 if win.error and win.end < 4:
                     raise CaptureError(f"{self.name}: byte 0: {self.compression} data that cannot be decompressed ({win.error})")
+                if win.end < 4:  # a compressed stream cut before its first block decompresses to nothing
+                    raise CaptureError(
+                        f"{self.name}: byte 0: {self.compression} data that holds only {win.end} byte(s) "
+                        "(expected a pcap or pcapng header; cut short?)"
+                    )
                 self.format = sniff_format(bytes(win.arr[:4]), self.name, self.compression)
                 if self.format == "pcap":
                     yield from self._pcap(win)

@@ -60,9 +60,7 @@ def time_limit(seconds: float) -> Iterator[None]:
 # regression test in test_fuzz.py. The short run and the campaign count an
 # input that hits one as "known" instead of failing again; delete the entry
 # together with the xfail once the owner fixed it.
-KNOWN_BUGS: dict[str, str] = {
-    "probe-message": "test_one_damaged_file_gives_one_error_alone_or_with_others",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def known_bug(exc: BaseException, data: bytes = b"") -> str | None:
