@@ -13,6 +13,13 @@ from verdict_builders import healthy_two_site, inventory
 
 from auditor.report.terminal import render, use_color, verdict_line
 
+
+@pytest.fixture(autouse=True)
+def plain_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The layout assertions assume the default width of a non-terminal
+    (pytest-xdist workers, and some shells, export COLUMNS=80)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
 ESC = "\x1b["
 
 
