@@ -67,15 +67,7 @@ def known_bug(exc: BaseException, data: bytes = b"") -> str | None:
     """The KNOWN_BUGS key an exception (on input ``data``) belongs to, or
     None (a new crash). Each open entry of KNOWN_BUGS gets a matcher here
     (the message, the exception type, or a property of the input such as
-    its number of pcapng sections)."""
-    msg = str(exc)
-    if (
-        "probe-message" in KNOWN_BUGS
-        and isinstance(exc, Violation)
-        and msg.startswith("pair refused with")
-        and "cannot be decompressed" in msg
-    ):
-        return "probe-message"
+    its number of pcapng sections); none is open now."""
     return None
 
 

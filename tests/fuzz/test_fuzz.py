@@ -100,7 +100,7 @@ def test_mutants_keep_the_invariants(rng: random.Random, through_cli: int, work:
     except (Exception, Hang) as e:
         if known_bug(e, mutant.data) is None:
             raise
-        reject()  # a crash already pinned by an xfail test below
+        reject()  # a crash already pinned by an xfail test (see invariants.KNOWN_BUGS)
 
 
 # ------------------------------------------------------------- memory
