@@ -346,3 +346,21 @@ def test_one_damaged_file_gives_one_error_alone_or_with_others(work: Path) -> No
         lines.append(err.value.line())
     assert lines[0].startswith(f"{bad}: byte 0: ")
     assert lines[1] == lines[0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="flows.icmp.attach_icmp indexes flows['last_ts'] with candidate rows when there are "
+    "no flows at all: IndexError (exit 3) since a249bdc",
+)
+def test_icmp_error_without_any_flow(work: Path) -> None:
+    """Found by the campaign (seed 4, input 5365): a capture whose only packet
+    is an ICMP port unreachable quoting a UDP exchange has no flow, one
+    unmatched ICMP error, and exits 0 from ``zvr-audit flows``."""
+    from auditor.flows import packets_to_flows
+
+    path = work / "only_icmp_error.pcap"
+    path.write_bytes(pcap_file([(T0, frames()["eth"][6])]))
+    table = packets_to_flows(capture_to_packets([path]))
+    assert len(table.flows) == 0 and table.unmatched_icmp_errors == 1
+    assert check_cli(path, work) == 0
