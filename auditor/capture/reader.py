@@ -49,6 +49,11 @@ class _Window:
         self.stream = stream
         self.block_bytes = block_bytes
         self.arr = np.zeros(_PAD, np.uint8)
+        # The buffer before this one, reused for the next read: fresh memory
+        # costs a page fault every 4 KiB, about as much as the read itself.
+        # Decoded batches never point into a buffer, and HashingFile waits for
+        # its hash of a buffer before that buffer is read into again.
+        self._spare: np.ndarray | None = None
         self.start = self.end = self.base = 0
         self.eof = False
         self.error: str | None = None  # decompression failure, if any
@@ -58,11 +63,21 @@ class _Window:
         one block of ``need`` bytes, already checked against its cap, is pending)."""
         keep = self.end - self.start
         want = max(self.block_bytes, need - keep)
-        new = np.empty(keep + want + _PAD, np.uint8)
+        size = keep + want + _PAD
+        spare, self._spare = self._spare, None
+        if spare is not None and len(spare) >= size:
+            new = spare
+            reclaim = getattr(self.stream, "reclaim", None)
+            if reclaim is not None:  # its last bytes may still be hashing
+                reclaim(new)
+        else:
+            new = np.empty(size, np.uint8)
         new[:keep] = self.arr[self.start : self.end]
         got, self.error = read_fully(self.stream, new.data[keep : keep + want])
-        new[keep + got :] = 0
+        new[keep + got : size] = 0
         self.base += self.start
+        if len(self.arr) > _PAD:
+            self._spare = self.arr
         self.arr, self.start, self.end = new, 0, keep + got
         if got < want or self.error:
             self.eof = True

@@ -49,16 +49,28 @@ class HashingFile:
         self.raw = raw
         self.sha256 = hashlib.sha256()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")  # FIFO: order kept
+        self._inflight: list[tuple[int, Any]] = []  # (buffer owner id, hash future)
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
         self._worker.submit(self.sha256.update, data)
         return data
 
+    def reclaim(self, buf: Any) -> None:
+        """Wait until every hash of bytes read into ``buf`` is done, so the
+        caller may overwrite it (the reader reuses its buffers)."""
+        owner = id(memoryview(buf).obj)
+        self._inflight = [(o, f) for o, f in self._inflight if not f.done()]
+        for o, f in self._inflight:
+            if o == owner:
+                f.result()
+
     def readinto(self, buf: Any) -> int:
+        owner = id(memoryview(buf).obj)
+        self.reclaim(buf)
         got = self.raw.readinto(buf)
         if got:
-            self._worker.submit(self.sha256.update, memoryview(buf)[:got])
+            self._inflight.append((owner, self._worker.submit(self.sha256.update, memoryview(buf)[:got])))
         return got or 0
 
     def readable(self) -> bool:
