@@ -36,6 +36,8 @@ def attach_icmp(flows: dict[str, np.ndarray], err: IcmpErrors) -> tuple[np.ndarr
     n_flow = len(flows["flow_id"])
     if n_err == 0:
         return target, 0
+    if n_flow == 0:  # nothing to attach to (and nothing to index)
+        return target, n_err
     ok = (err.proto == 6) | (err.proto == 17)
     src_a = K.canonical_sides(err.src_hi, err.src_lo, err.sport, err.dst_hi, err.dst_lo, err.dport)
     e_key = (

@@ -348,11 +348,6 @@ def test_one_damaged_file_gives_one_error_alone_or_with_others(work: Path) -> No
     assert lines[1] == lines[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="flows.icmp.attach_icmp indexes flows['last_ts'] with candidate rows when there are "
-    "no flows at all: IndexError (exit 3) since a249bdc",
-)
 def test_icmp_error_without_any_flow(work: Path) -> None:
     """Found by the campaign (seed 4, input 5365): a capture whose only packet
     is an ICMP port unreachable quoting a UDP exchange has no flow, one
