@@ -17,23 +17,29 @@ static inline uint32_t rd32(const unsigned char *p, int big)
     return ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
 }
 
-/* walk_pcap(buf, pos, end, max_records, big_endian, max_record_bytes, out)
+/* walk_pcap(buf, pos, end, max_records, big_endian, max_record_bytes, out[, headers])
  *   out: writable buffer of at least max_records int64 slots, receives the
  *        offsets of the complete records found.
+ *   headers (optional): writable buffer of at least 16 * max_records bytes,
+ *        receives each record's 16-byte header as it is walked (the cache
+ *        line is loaded anyway; a numpy gather afterwards costs as much as
+ *        the walk itself).
  * returns (count, next_pos, absurd)
  */
 static PyObject *walk_pcap(PyObject *self, PyObject *args)
 {
-    Py_buffer buf, out;
+    Py_buffer buf, out, hdr = {0};
     Py_ssize_t pos, end, max_records;
     int big;
     unsigned long max_bytes;
-    if (!PyArg_ParseTuple(args, "y*nnnpkw*", &buf, &pos, &end, &max_records, &big, &max_bytes, &out))
+    if (!PyArg_ParseTuple(args, "y*nnnpkw*|w*", &buf, &pos, &end, &max_records, &big, &max_bytes, &out, &hdr))
         return NULL;
     if (end > buf.len) end = buf.len;
     if ((Py_ssize_t)(out.len / 8) < max_records) max_records = out.len / 8;
+    if (hdr.buf && (Py_ssize_t)(hdr.len / 16) < max_records) max_records = hdr.len / 16;
     const unsigned char *b = (const unsigned char *)buf.buf;
     int64_t *o = (int64_t *)out.buf;
+    unsigned char *h = (unsigned char *)hdr.buf;
     Py_ssize_t n = 0;
     int absurd = 0;
     Py_BEGIN_ALLOW_THREADS
@@ -42,12 +48,14 @@ static PyObject *walk_pcap(PyObject *self, PyObject *args)
         if (caplen > max_bytes) { absurd = 1; break; }
         Py_ssize_t nxt = pos + 16 + (Py_ssize_t)caplen;
         if (nxt > end) break;
+        if (h) memcpy(h + 16 * n, b + pos, 16);
         o[n++] = pos;
         pos = nxt;
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&buf);
     PyBuffer_Release(&out);
+    if (hdr.buf) PyBuffer_Release(&hdr);
     return Py_BuildValue("nni", n, pos, absurd);
 }
 

@@ -49,14 +49,19 @@ except ImportError:  # pragma: no cover - depends on the build
     _walk_pcap_c = None
 
 
-def walk_pcap(arr: np.ndarray, pos: int, end: int, max_records: int, endian: str) -> tuple[np.ndarray, int, bool]:
-    """``walk_pcap_records`` on a numpy buffer, compiled when available."""
+def walk_pcap(
+    arr: np.ndarray, pos: int, end: int, max_records: int, endian: str
+) -> tuple[np.ndarray, np.ndarray | None, int, bool]:
+    """``walk_pcap_records`` on a numpy buffer, compiled when available:
+    (offsets, the records' 16-byte headers as an (n, 16) array or None,
+    next position, absurd)."""
     if _walk_pcap_c is not None:
         out = np.empty(max_records, np.int64)
-        n, nxt, absurd = _walk_pcap_c(arr, pos, end, max_records, endian == ">", MAX_RECORD_BYTES, out)
-        return out[:n], nxt, bool(absurd)
+        headers = np.empty((max_records, RECORD_HEADER_BYTES), np.uint8)
+        n, nxt, absurd = _walk_pcap_c(arr, pos, end, max_records, endian == ">", MAX_RECORD_BYTES, out, headers)
+        return out[:n], headers[:n], nxt, bool(absurd)
     offsets, nxt, absurd = walk_pcap_records(arr.data, pos, end, max_records, endian)
-    return np.asarray(offsets, np.int64), nxt, absurd
+    return np.asarray(offsets, np.int64), None, nxt, absurd
 
 
 def walk_pcap_records(buf: memoryview, pos: int, end: int, max_records: int, endian: str) -> tuple[list[int], int, bool]:
@@ -87,9 +92,12 @@ def walk_pcap_records(buf: memoryview, pos: int, end: int, max_records: int, end
     return offsets, pos, absurd
 
 
-def record_fields(arr: np.ndarray, offsets: np.ndarray, header: PcapHeader) -> tuple[np.ndarray, ...]:
-    """(ts_ns, caplen, wire_len, data_off) of the records at ``offsets``, vectorised."""
-    hdr = sliding_window_view(arr, RECORD_HEADER_BYTES)[offsets]
+def record_fields(
+    arr: np.ndarray, offsets: np.ndarray, header: PcapHeader, headers: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
+    """(ts_ns, caplen, wire_len, data_off) of the records at ``offsets``,
+    vectorised; ``headers`` are the records' headers when the walk copied them."""
+    hdr = sliding_window_view(arr, RECORD_HEADER_BYTES)[offsets] if headers is None else headers
     f = np.ascontiguousarray(hdr).view(header.endian + "u4").astype(np.int64)
     ts_ns = f[:, 0] * 1_000_000_000 + f[:, 1] * header.frac_ns
     return ts_ns, f[:, 2], f[:, 3], offsets + RECORD_HEADER_BYTES

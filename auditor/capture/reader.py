@@ -207,9 +207,9 @@ class FileReader:
         self.link_types = [header.linktype]
         win.start = FILE_HEADER_BYTES
         while True:
-            offs, win.start, absurd = walk_pcap(win.arr, win.start, win.end, self.chunk_packets, header.endian)
+            offs, headers, win.start, absurd = walk_pcap(win.arr, win.start, win.end, self.chunk_packets, header.endian)
             if len(offs):
-                ts_ns, caplen, wire_len, data_off = record_fields(win.arr, offs, header)
+                ts_ns, caplen, wire_len, data_off = record_fields(win.arr, offs, header, headers)
                 link = np.full(len(offs), header.linktype, np.int64)
                 yield self._emit(win.arr, ts_ns, None, caplen, wire_len, data_off, link)
             if absurd:
