@@ -192,7 +192,7 @@ class FileReader:
                     yield from self._pcapng(win)
                 if win.error:
                     self._warn_at(win.base + win.end, f"the {self.compression} data is damaged or cut short ({win.error})")
-                for lt, n in self._unsupported.items():
+                for lt, n in sorted(self._unsupported.items()):  # by link type: chunking never reorders
                     self.warnings.append(
                         f"{self.name}: link type {lt} ({linktype_name(lt)}) is not decoded; its {n} packets are "
                         "counted as unsupported_link"

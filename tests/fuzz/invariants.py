@@ -60,9 +60,7 @@ def time_limit(seconds: float) -> Iterator[None]:
 # regression test in test_fuzz.py. The short run and the campaign count an
 # input that hits one as "known" instead of failing again; delete the entry
 # together with the xfail once the owner fixed it.
-KNOWN_BUGS: dict[str, str] = {
-    "warning-order": "test_unsupported_link_warnings_do_not_depend_on_the_chunk_size",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def known_bug(exc: BaseException, data: bytes = b"") -> str | None:

@@ -361,12 +361,6 @@ def test_icmp_error_without_any_flow(work: Path) -> None:
     assert check_cli(path, work) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reader: the 'link type N is not decoded' warnings come in the order np.unique gives "
-    "inside the first batch holding each link type: by number in one big batch, by first "
-    "appearance in small ones",
-)
 def test_unsupported_link_warnings_do_not_depend_on_the_chunk_size(work: Path) -> None:
     """Found by the campaign (seed 5, input 19848): two interfaces with link
     types the reader does not decode (9832, then 147) give the same warnings
