@@ -42,6 +42,25 @@ BLOCK_BYTES = 16 * 1024 * 1024
 _PAD = 2 * SECOND_WINDOW  # zeros after the data, so fixed-width windows never run off the buffer
 
 
+def capture_info(reader: Any) -> dict[str, Any]:
+    """A file's ``inputs.captures`` entry from what its reader counted (the
+    native reader and the reference readers keep the same attributes)."""
+    return {
+        "path": reader.name,
+        "sha256": reader.sha256,
+        "format": reader.format,
+        "compression": reader.compression,
+        "link_types": list(dict.fromkeys(linktype_name(lt) for lt in reader.link_types)),
+        "packets": reader.packets,
+        "bytes": reader.bytes,
+        "first_ts": iso_utc(reader.first_ts_ns),
+        "last_ts": iso_utc(reader.last_ts_ns),
+        "first_ts_ns": reader.first_ts_ns,
+        "last_ts_ns": reader.last_ts_ns,
+        "skipped_blocks": reader.skipped_blocks,
+    }
+
+
 class _Window:
     """The unconsumed bytes of a stream: ``arr[start:end]``, stream offset ``base + i``."""
 
@@ -116,20 +135,7 @@ class FileReader:
         largest packet time, as capinfos reports them (a merged capture is
         not in time order); packets without a time (Simple Packet Blocks)
         are left out. ``link_types`` lists every interface's link type."""
-        return {
-            "path": self.name,
-            "sha256": self.sha256,
-            "format": self.format,
-            "compression": self.compression,
-            "link_types": list(dict.fromkeys(linktype_name(lt) for lt in self.link_types)),
-            "packets": self.packets,
-            "bytes": self.bytes,
-            "first_ts": iso_utc(self.first_ts_ns),
-            "last_ts": iso_utc(self.last_ts_ns),
-            "first_ts_ns": self.first_ts_ns,
-            "last_ts_ns": self.last_ts_ns,
-            "skipped_blocks": self.skipped_blocks,
-        }
+        return capture_info(self)
 
     @property
     def bytes_consumed(self) -> int:

@@ -55,9 +55,9 @@ from ..tables import (
     Bucket,
     IcmpErrors,
     PacketBatch,
-    iso_utc,
 )
 from .linktypes import linktype_name
+from .reader import capture_info
 
 __all__ = ["ENGINES", "ReferenceStream", "capture_to_packets_reference"]
 
@@ -264,20 +264,7 @@ class FileFacts:
 
     @property
     def info(self) -> dict[str, Any]:
-        return {
-            "path": self.name,
-            "sha256": self.sha256,
-            "format": self.format,
-            "compression": self.compression,
-            "link_types": list(dict.fromkeys(linktype_name(lt) for lt in self.link_types)),
-            "packets": self.packets,
-            "bytes": self.bytes,
-            "first_ts": iso_utc(self.first_ts_ns),
-            "last_ts": iso_utc(self.last_ts_ns),
-            "first_ts_ns": self.first_ts_ns,
-            "last_ts_ns": self.last_ts_ns,
-            "skipped_blocks": self.skipped_blocks,
-        }
+        return capture_info(self)
 
 
 def sniff(path: Path, facts: FileFacts) -> None:
@@ -411,3 +398,36 @@ def capture_to_packets_reference(
     from . import expand_capture_paths
 
     return ReferenceStream(expand_capture_paths(paths), engine, batch_packets)
+
+
+class PacketRow:
+    """One packet's row (the PacketBatch columns) as a reference reader
+    finds it."""
+
+    __slots__ = (
+        "bucket",
+        "dport",
+        "dst",
+        "frag",
+        "icmp",
+        "ip_id",
+        "ip_version",
+        "proto",
+        "sport",
+        "src",
+        "tcp_flags",
+    )
+
+    def __init__(self, bucket: int) -> None:
+        self.bucket = bucket
+        self.ip_version = 0
+        self.src = self.dst = (0, 0)
+        self.proto = self.sport = self.dport = self.tcp_flags = self.ip_id = self.frag = 0
+        self.icmp: tuple | None = None
+
+    def malformed(self) -> PacketRow:
+        """This row as bucket malformed: a header inside it was cut short; the
+        row keeps the innermost readable IP header's columns (the native reader's)."""
+        self.bucket = Bucket.MALFORMED
+        self.icmp = None
+        return self

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..tables import Bucket, PacketBatch
-from .reference import FileFacts, open_decompressed, tunnel_port, wrap_ns
+from .reference import FileFacts, PacketRow, open_decompressed, tunnel_port, wrap_ns
 
 
 class _Scapy:
@@ -212,58 +212,27 @@ def _ports_flags(l4: Any, proto: int) -> tuple[int, int, int] | None:
     return sport, dport, flags
 
 
-class _Result:
-    """One packet's row (the PacketBatch columns) as the walk finds it."""
-
-    __slots__ = (
-        "bucket",
-        "dport",
-        "dst",
-        "frag",
-        "icmp",
-        "ip_id",
-        "ip_version",
-        "proto",
-        "sport",
-        "src",
-        "tcp_flags",
-    )
-
-    def __init__(self, bucket: int) -> None:
-        self.bucket = bucket
-        self.ip_version = 0
-        self.src = self.dst = (0, 0)
-        self.proto = self.sport = self.dport = self.tcp_flags = self.ip_id = self.frag = 0
-        self.icmp: tuple | None = None
-
-    def malformed(self) -> _Result:
-        """This row as bucket malformed: a header inside it was cut short."""
-        self.bucket = Bucket.MALFORMED
-        self.icmp = None
-        return self
-
-
-def _malformed(outer: _Result | None) -> _Result:
+def _malformed(outer: PacketRow | None) -> PacketRow:
     """An IP header that cannot be read: the row keeps the innermost readable
     IP header's columns (the outer one in a tunnel), as the native reader does."""
-    return outer.malformed() if outer is not None else _Result(Bucket.MALFORMED)
+    return outer.malformed() if outer is not None else PacketRow(Bucket.MALFORMED)
 
 
-def dissect(linktype: int, data: bytes) -> _Result:
+def dissect(linktype: int, data: bytes) -> PacketRow:
     """One record's bytes → its row, by scapy's dissectors."""
     _load()
     cls = S.L2TYPES.get(linktype)
     if cls is None:
-        return _Result(Bucket.UNSUPPORTED_LINK)
+        return PacketRow(Bucket.UNSUPPORTED_LINK)
     try:
         pkt = cls(data)
     except Exception:  # noqa: BLE001 - scapy raises anything on hostile bytes; a record it cannot parse
-        return _Result(Bucket.MALFORMED)
+        return PacketRow(Bucket.MALFORMED)
     return _walk(pkt)
 
 
-def _walk(pkt: Any) -> _Result:
-    res: _Result | None = None  # the innermost IP layer's result so far
+def _walk(pkt: Any) -> PacketRow:
+    res: PacketRow | None = None  # the innermost IP layer's result so far
     layer = pkt
     while True:
         t = type(layer)
@@ -276,18 +245,18 @@ def _walk(pkt: Any) -> _Result:
                 return res
             continue
         if isinstance(layer, S.NOPAYLOAD) or t is S.PADDING:
-            return res or _Result(Bucket.NON_IP)
+            return res or PacketRow(Bucket.NON_IP)
         if t in S.CARRIERS and isinstance(layer.payload, S.NOPAYLOAD):
             if _avail(layer) < _fixed_len(t):
                 # a link or tunnel header cut short (scapy fills the missing fields with defaults)
-                return res or _Result(Bucket.MALFORMED)
+                return res or PacketRow(Bucket.MALFORMED)
             want = layer.guess_payload_class(b"")
             if want is S.IP or want is S.IPv6:
                 # the IP header it announces is missing: malformed, but a tunnel cut before
                 # its inner IP header leaves the outer result standing
-                return res or _Result(Bucket.MALFORMED)
+                return res or PacketRow(Bucket.MALFORMED)
             if (want in S.CARRIERS or t is S.MPLS) and res is None:
-                return _Result(Bucket.MALFORMED)  # the next header it announces is missing
+                return PacketRow(Bucket.MALFORMED)  # the next header it announces is missing
         if t is S.RAW and type(layer.underlayer) in S.LOCAL_BINDINGS:
             field, values, inner = S.LOCAL_BINDINGS[type(layer.underlayer)]
             if getattr(layer.underlayer, field) in values:
@@ -305,16 +274,16 @@ def _walk(pkt: Any) -> _Result:
                     res  # a tunnel that never reached an inner IP header: the outer result stands
                 )
             # a carrier cut short is malformed; any other non-IP protocol is non-IP, cut or not
-            return _Result(Bucket.MALFORMED if want in S.CARRIERS else Bucket.NON_IP)
+            return PacketRow(Bucket.MALFORMED if want in S.CARRIERS else Bucket.NON_IP)
         layer = layer.payload
 
 
-def _ip(ip: Any) -> tuple[_Result | None, Any]:
+def _ip(ip: Any) -> tuple[PacketRow | None, Any]:
     """An IPv4 layer → (its row or None when unreadable, the layer to descend into or None)."""
     n = _avail(ip)
     if n < 20 or ip.version != 4 or ip.ihl is None or ip.ihl < 5:
         return None, None
-    r = _Result(Bucket.OTHER_IP)
+    r = PacketRow(Bucket.OTHER_IP)
     r.ip_version = 4
     r.src, r.dst = _addr4(ip.src), _addr4(ip.dst)
     r.proto = int(ip.proto)
@@ -328,10 +297,10 @@ def _ip(ip: Any) -> tuple[_Result | None, Any]:
     return _upper(r, ip.payload, ip)
 
 
-def _ip6(ip6: Any) -> tuple[_Result | None, Any]:
+def _ip6(ip6: Any) -> tuple[PacketRow | None, Any]:
     if _avail(ip6) < 40 or ip6.version != 6:
         return None, None
-    r = _Result(Bucket.OTHER_IP)
+    r = PacketRow(Bucket.OTHER_IP)
     r.ip_version = 6
     r.src, r.dst = _addr6(ip6.src), _addr6(ip6.dst)
     nh = int(ip6.nh)
@@ -355,7 +324,7 @@ def _ip6(ip6: Any) -> tuple[_Result | None, Any]:
     return _upper(r, layer, ip6)
 
 
-def _upper(r: _Result, l4: Any, ip: Any) -> tuple[_Result, Any]:
+def _upper(r: PacketRow, l4: Any, ip: Any) -> tuple[PacketRow, Any]:
     """The payload of the innermost IP header seen so far: ports, ICMP, or a tunnel."""
     p = r.proto
     if p in (6, 17):

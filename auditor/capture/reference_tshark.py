@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..tables import Bucket, PacketBatch
-from .reference import FileFacts, ip_text_to_addr, plain_copy, tunnel_port, wrap_ns
+from .reference import FileFacts, PacketRow, ip_text_to_addr, plain_copy, tunnel_port, wrap_ns
 
 NEEDS_TSHARK = "--engine tshark needs Wireshark's tshark (apt-get install tshark)"
 NEEDS_PYSHARK = (
@@ -202,43 +202,13 @@ def _int(text: str | None, default: int = 0) -> int:
     return int(text, 0)
 
 
-class _Result:
-    __slots__ = (
-        "bucket",
-        "dport",
-        "dst",
-        "frag",
-        "icmp",
-        "ip_id",
-        "ip_version",
-        "proto",
-        "sport",
-        "src",
-        "tcp_flags",
-    )
-
-    def __init__(self, bucket: int) -> None:
-        self.bucket = bucket
-        self.ip_version = 0
-        self.src = self.dst = (0, 0)
-        self.proto = self.sport = self.dport = self.tcp_flags = self.ip_id = self.frag = 0
-        self.icmp: tuple | None = None
-
-    def malformed(self) -> _Result:
-        """This row as bucket malformed: a header inside it was cut short; the
-        row keeps the innermost readable IP header's columns (the native reader's)."""
-        self.bucket = Bucket.MALFORMED
-        self.icmp = None
-        return self
-
-
-def packet_row(pkt: Any) -> _Result:
+def packet_row(pkt: Any) -> PacketRow:
     """One pyshark packet → its row (see the module doc)."""
     layers = [lay for lay in pkt.layers if lay.layer_name not in _NOT_A_LAYER]
     names = [lay.layer_name.lower() for lay in layers]  # pyshark spells tshark's "data" DATA
     frame = frame_layer(pkt)
     cap_len = _int(_f(frame, "frame.cap_len"))
-    res: _Result | None = None
+    res: PacketRow | None = None
     i = 0
     # link and tunnel layers up to the first IP header
     while i < len(names) and names[i] not in ("ip", "ipv6"):
@@ -248,7 +218,7 @@ def packet_row(pkt: Any) -> _Result:
             _ip(layers, names, i, cap_len) if names[i] == "ip" else _ip6(layers, names, i, cap_len)
         )
         if new is None:  # this IP header is unreadable: the outer one's columns stand
-            res = res.malformed() if res is not None else _Result(Bucket.MALFORMED)
+            res = res.malformed() if res is not None else PacketRow(Bucket.MALFORMED)
             break
         res = new
         if nxt is None:
@@ -263,9 +233,9 @@ def packet_row(pkt: Any) -> _Result:
     if res is not None:
         return res
     if not names:
-        return _Result(Bucket.MALFORMED)  # not even a link header
+        return PacketRow(Bucket.MALFORMED)  # not even a link header
     if set(names) <= _UNDISSECTED:
-        return _Result(Bucket.UNSUPPORTED_LINK)
+        return PacketRow(Bucket.UNSUPPORTED_LINK)
     short = any(lay.layer_name in ("_ws.short", "_ws.malformed") for lay in pkt.layers)
     if short and names[-1] in _CARRIERS:
         # a link or tunnel header cut short, or whole but what it announces is missing; an
@@ -274,17 +244,17 @@ def packet_row(pkt: Any) -> _Result:
             (_f(layers[-1], k) for k in _ETYPE_FIELDS if k in layers[-1]._all_fields), None
         )
         if etype is not None and _int(etype) not in _CARRIER_ETYPES:
-            return _Result(Bucket.NON_IP)
-        return _Result(Bucket.MALFORMED)
-    return _Result(Bucket.NON_IP)
+            return PacketRow(Bucket.NON_IP)
+        return PacketRow(Bucket.MALFORMED)
+    return PacketRow(Bucket.NON_IP)
 
 
-def _ip(layers: list, names: list[str], i: int, cap_len: int) -> tuple[_Result | None, int | None]:
+def _ip(layers: list, names: list[str], i: int, cap_len: int) -> tuple[PacketRow | None, int | None]:
     ip = layers[i]
     src, dst, hl = _f(ip, "ip.src"), _f(ip, "ip.dst"), _int(_f(ip, "ip.hdr_len"))
     if src is None or dst is None or _int(_f(ip, "ip.version")) != 4 or hl < 20:
         return None, None
-    r = _Result(Bucket.OTHER_IP)
+    r = PacketRow(Bucket.OTHER_IP)
     r.ip_version = 4
     r.src, r.dst = ip_text_to_addr(src), ip_text_to_addr(dst)
     r.proto = _int(_f(ip, "ip.proto"))
@@ -300,12 +270,12 @@ def _ip(layers: list, names: list[str], i: int, cap_len: int) -> tuple[_Result |
     return _upper(r, layers, names, i + 1)
 
 
-def _ip6(layers: list, names: list[str], i: int, cap_len: int) -> tuple[_Result | None, int | None]:
+def _ip6(layers: list, names: list[str], i: int, cap_len: int) -> tuple[PacketRow | None, int | None]:
     ip6 = layers[i]
     src, dst = _f(ip6, "ipv6.src"), _f(ip6, "ipv6.dst")
     if src is None or dst is None or _f(ip6, "ipv6.nxt") is None:
         return None, None
-    r = _Result(Bucket.OTHER_IP)
+    r = PacketRow(Bucket.OTHER_IP)
     r.ip_version = 6
     r.src, r.dst = ip_text_to_addr(src), ip_text_to_addr(dst)
     # tshark nests the extension headers in the ipv6 layer: follow the chain
@@ -341,7 +311,7 @@ def _ip6(layers: list, names: list[str], i: int, cap_len: int) -> tuple[_Result 
     return _upper(r, layers, names, j)
 
 
-def _upper(r: _Result, layers: list, names: list[str], j: int) -> tuple[_Result, int | None]:
+def _upper(r: PacketRow, layers: list, names: list[str], j: int) -> tuple[PacketRow, int | None]:
     p = r.proto
     name = names[j] if j < len(names) else None
     if p in (6, 17):
