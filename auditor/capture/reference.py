@@ -159,6 +159,26 @@ class Rows:
             c[name].append(v)
         self.bucket_counts[bucket] += 1
 
+    def add_row(self, ts_ns: int, wire_len: int, r: PacketRow) -> None:
+        """One packet as a reference reader dissected it, with its ICMP error."""
+        self.add(
+            ts_ns,
+            wire_len,
+            r.bucket,
+            r.ip_version,
+            r.src,
+            r.dst,
+            r.proto,
+            r.sport,
+            r.dport,
+            r.tcp_flags,
+            r.ip_id,
+            r.frag,
+        )
+        if r.icmp is not None:
+            t, c, qs, qd, qp, sp, dp = r.icmp
+            self.add_icmp_error(ts_ns, t, c, r.src, qs, qd, qp, sp, dp)
+
     def add_icmp_error(
         self,
         ts_ns: int,

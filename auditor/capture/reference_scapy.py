@@ -480,23 +480,7 @@ def read_file(
             r = dissect(linktype, data)
             if r.bucket == Bucket.UNSUPPORTED_LINK:
                 facts.note_unsupported(linktype)
-            rows.add(
-                ts_ns,
-                meta.wirelen,
-                r.bucket,
-                r.ip_version,
-                r.src,
-                r.dst,
-                r.proto,
-                r.sport,
-                r.dport,
-                r.tcp_flags,
-                r.ip_id,
-                r.frag,
-            )
-            if r.icmp is not None:
-                t, c, qs, qd, qp, sp, dp = r.icmp
-                rows.add_icmp_error(ts_ns, t, c, r.src, qs, qd, qp, sp, dp)
+            rows.add_row(ts_ns, meta.wirelen, r)
             facts.packets += 1
             facts.bytes += meta.wirelen
             if len(rows) >= batch_packets:

@@ -441,23 +441,7 @@ def read_file(
                     r = packet_row(pkt)
                     if r.bucket == Bucket.UNSUPPORTED_LINK:
                         facts.note_unsupported(-1 if lt is None else lt)
-                    rows.add(
-                        ts_ns,
-                        wire_len,
-                        r.bucket,
-                        r.ip_version,
-                        r.src,
-                        r.dst,
-                        r.proto,
-                        r.sport,
-                        r.dport,
-                        r.tcp_flags,
-                        r.ip_id,
-                        r.frag,
-                    )
-                    if r.icmp is not None:
-                        t, c, qs, qd, qp, sp, dp = r.icmp
-                        rows.add_icmp_error(ts_ns, t, c, r.src, qs, qd, qp, sp, dp)
+                    rows.add_row(ts_ns, wire_len, r)
                     facts.packets += 1
                     facts.bytes += wire_len
                     if len(rows) >= batch_packets:
