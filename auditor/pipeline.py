@@ -48,7 +48,7 @@ def audit(
     rulesets = load_rulesets([str(r) for r in rules] if rules else None, inv.profile)
     active_rules = effective_rules(rulesets, inv)
     stream = _read(captures, engine, jobs, dask)
-    flow_table = packets_to_flows(_with_progress(stream, progress_to), rule_ports(active_rules))
+    flow_table = packets_to_flows(_prefetch(_with_progress(stream, progress_to)), rule_ports(active_rules))
     verdicts = flows_to_verdicts(flow_table, inv, active_rules)
     report = verdicts_to_report(
         captures=stream.captures,
@@ -76,7 +76,7 @@ def flows(
 
     ports = rule_ports(effective_rules(load_rulesets(None, "zvr-legacy"), None))
     stream = _read(captures, engine, jobs, dask)
-    table = packets_to_flows(_with_progress(stream, progress_to), ports)
+    table = packets_to_flows(_prefetch(_with_progress(stream, progress_to)), ports)
     return table, stream
 
 
@@ -246,6 +246,52 @@ def _open_out(path: str) -> Iterator[IO[str]]:
         raise InputError(f"{path}: cannot write: {e.strerror}") from None
     with fh:
         yield fh
+
+
+def _prefetch(batches: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+    """The batches, decoded on a second thread while this one builds flows.
+
+    Decoding and flow building are mostly numpy kernels that release the GIL,
+    so the two overlap on a second core; order is kept (one producer, a FIFO
+    queue) and an error in the reader is raised here, in the consumer."""
+    import queue
+    import threading
+
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False  # the consumer is gone
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not offer(("batch", batch)):
+                    return
+            offer(("done", None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it
+            offer(("error", e))
+
+    worker = threading.Thread(target=produce, name="capture-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = box.get()
+            if kind == "batch":
+                yield item
+            elif kind == "error":
+                raise item
+            else:
+                return
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _with_progress(stream: Any, progress_to: IO[str] | None) -> Iterable[Any]:
