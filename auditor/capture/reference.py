@@ -124,60 +124,30 @@ class Rows:
     def __len__(self) -> int:
         return len(self.cols["ts_ns"])
 
-    def add(
-        self,
-        ts_ns: int,
-        wire_len: int,
-        bucket: int,
-        ip_version: int = 0,
-        src: tuple[int, int] = (0, 0),
-        dst: tuple[int, int] = (0, 0),
-        proto: int = 0,
-        sport: int = 0,
-        dport: int = 0,
-        tcp_flags: int = 0,
-        ip_id: int = 0,
-        frag: int = 0,
-    ) -> None:
+    def add_row(self, ts_ns: int, wire_len: int, r: PacketRow) -> None:
+        """One packet as a reference reader dissected it, with its ICMP error."""
         c = self.cols
         for name, v in (
             ("ts_ns", ts_ns),
             ("wire_len", wire_len),
-            ("bucket", bucket),
-            ("ip_version", ip_version),
-            ("src_hi", src[0]),
-            ("src_lo", src[1]),
-            ("dst_hi", dst[0]),
-            ("dst_lo", dst[1]),
-            ("proto", proto),
-            ("sport", sport),
-            ("dport", dport),
-            ("tcp_flags", tcp_flags),
-            ("ip_id", ip_id),
-            ("frag", frag),
+            ("bucket", r.bucket),
+            ("ip_version", r.ip_version),
+            ("src_hi", r.src[0]),
+            ("src_lo", r.src[1]),
+            ("dst_hi", r.dst[0]),
+            ("dst_lo", r.dst[1]),
+            ("proto", r.proto),
+            ("sport", r.sport),
+            ("dport", r.dport),
+            ("tcp_flags", r.tcp_flags),
+            ("ip_id", r.ip_id),
+            ("frag", r.frag),
         ):
             c[name].append(v)
-        self.bucket_counts[bucket] += 1
-
-    def add_row(self, ts_ns: int, wire_len: int, r: PacketRow) -> None:
-        """One packet as a reference reader dissected it, with its ICMP error."""
-        self.add(
-            ts_ns,
-            wire_len,
-            r.bucket,
-            r.ip_version,
-            r.src,
-            r.dst,
-            r.proto,
-            r.sport,
-            r.dport,
-            r.tcp_flags,
-            r.ip_id,
-            r.frag,
-        )
+        self.bucket_counts[r.bucket] += 1
         if r.icmp is not None:
-            t, c, qs, qd, qp, sp, dp = r.icmp
-            self.add_icmp_error(ts_ns, t, c, r.src, qs, qd, qp, sp, dp)
+            t, code, qs, qd, qp, sp, dp = r.icmp
+            self.add_icmp_error(ts_ns, t, code, r.src, qs, qd, qp, sp, dp)
 
     def add_icmp_error(
         self,

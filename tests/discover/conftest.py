@@ -9,98 +9,15 @@ import itertools
 import pandas as pd
 import pytest
 
-from auditor.model import Expect, Phase, Rule, Scope, Severity
+from auditor.model import Rule
+from auditor.ruleset import effective_rules, load_rulesets
 from auditor.tables import FLOW_COLUMNS, text_to_addr
-
-# id, port, client, server, scope, phase, expect, bidirectional, configurable, severity
-SPEC_TABLE = [
-    ("vra-install-ssh", 22, "zvm", "esxi", "same-site", "install", "optional", False, False, "low"),
-    (
-        "vra-install-https",
-        443,
-        "zvm",
-        "esxi",
-        "same-site",
-        "install",
-        "optional",
-        False,
-        False,
-        "low",
-    ),
-    ("zvm-vcenter", 443, "zvm", "vcenter", "same-site", "steady", "each", False, False, "high"),
-    ("zvm-vra-logs", 4005, "zvm", "vra", "same-site", "on-demand", "optional", True, False, "low"),
-    ("zvm-vra", 4006, "zvm", "vra", "same-site", "steady", "each", True, False, "high"),
-    ("zvm-vba", 4006, "zvm", "vba", "same-site", "steady", "each", True, False, "medium"),
-    ("vra-control", 4007, "vra", "vra", "peer-site", "steady", "some", True, False, "critical"),
-    ("vra-data", 4008, "vra", "vra", "peer-site", "steady", "some", True, False, "critical"),
-    ("zvm-vra-checkpoints", 4009, "zvm", "vra", "same-site", "steady", "each", True, False, "high"),
-    ("zvm-vcd-amqp", 5672, "zvm", "vcd", "same-site", "steady", "each", False, False, "high"),
-    ("zvm-zssp", 9779, "zssp", "zvm", "any", "on-demand", "optional", True, False, "low"),
-    ("zcm-clients", 9989, "client", "zcm", "any", "on-demand", "optional", False, False, "low"),
-    ("zvm-cmdlets", 9080, "client", "zvm", "any", "on-demand", "optional", False, True, "low"),
-    ("zvm-peer", 9081, "zvm", "zvm", "peer-site", "steady", "each", True, True, "critical"),
-    (
-        "zvm-vba-service",
-        9180,
-        "vba",
-        "zvm",
-        "same-site",
-        "steady",
-        "optional",
-        True,
-        True,
-        "medium",
-    ),
-    ("zvm-gui", 9669, "client", "zvm", "any", "on-demand", "optional", False, True, "low"),
-    ("zcm-zvm", 9669, "zcm", "zvm", "any", "steady", "some", False, True, "medium"),
-]
-INFRA_TABLE = [
-    ("dns", 53, "udp"),
-    ("dns-tcp", 53, "tcp"),
-    ("ntp", 123, "udp"),
-]
 
 
 def make_spec_rules() -> list[Rule]:
-    rules = [
-        Rule(
-            id=rid,
-            port=port,
-            proto="tcp",
-            client=c,
-            server=s,
-            scope=Scope(scope),
-            phase=Phase(phase),
-            expect=Expect(expect),
-            bidirectional=bidi,
-            configurable=conf,
-            severity=Severity(sev),
-            purpose=f"{rid} purpose.",
-            ruleset="zvr-legacy",
-            source_line=i + 1,
-        )
-        for i, (rid, port, c, s, scope, phase, expect, bidi, conf, sev) in enumerate(SPEC_TABLE)
-    ]
-    rules += [
-        Rule(
-            id=rid,
-            port=port,
-            proto=proto,
-            client="inventory",
-            server="any",
-            scope=Scope.ANY,
-            phase=Phase.STEADY,
-            expect=Expect.OPTIONAL,
-            bidirectional=False,
-            configurable=False,
-            severity=Severity.LOW,
-            purpose=f"{rid} purpose.",
-            ruleset="infrastructure",
-            source_line=i + 1,
-        )
-        for i, (rid, port, proto) in enumerate(INFRA_TABLE)
-    ]
-    return rules
+    """The bundled rules (rules/zvr-legacy.yaml + infrastructure.yaml), which
+    tests/ruleset checks against SPEC section 4's table."""
+    return effective_rules(load_rulesets(None, "zvr-legacy"), None)
 
 
 @pytest.fixture

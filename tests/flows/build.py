@@ -16,6 +16,7 @@ import numpy as np
 from auditor.tables import (
     ACK,
     FIN,
+    PACKET_COLUMNS,
     PSH,
     RST,
     SYN,
@@ -51,25 +52,7 @@ def flags_byte(letters: str) -> int:
 
 
 def batch(packets, icmp_errors=()) -> PacketBatch:
-    cols: dict[str, list] = {
-        k: []
-        for k in (
-            "ts_ns",
-            "wire_len",
-            "bucket",
-            "ip_version",
-            "src_hi",
-            "src_lo",
-            "dst_hi",
-            "dst_lo",
-            "proto",
-            "sport",
-            "dport",
-            "tcp_flags",
-            "ip_id",
-            "frag",
-        )
-    }
+    cols: dict[str, list] = {c.name: [] for c in PACKET_COLUMNS}
     for p in packets:
         t, src, dst, fl = p[:4]
         proto_name = p[4] if len(p) > 4 else "tcp"

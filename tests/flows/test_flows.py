@@ -8,7 +8,7 @@ import pytest
 
 from auditor.flows import FlowTable, packets_to_flows
 from auditor.flows.assemble import FlowAssembler
-from auditor.tables import FLOW_COLUMNS, Bucket, PacketBatch, text_to_addr
+from auditor.tables import FLOW_COLUMNS, PACKET_COLUMNS, Bucket, PacketBatch, text_to_addr
 
 from .build import batch, split
 
@@ -304,25 +304,7 @@ def test_addresses_from_every_ip_packet_only():
         (0.3, "[2001:db8::7]:1", "[2001:db8::8]:2", "", "udp"),
     ]
     b = batch(rows)
-    cols = {
-        c: getattr(b, c).copy()
-        for c in (
-            "ts_ns",
-            "wire_len",
-            "bucket",
-            "ip_version",
-            "src_hi",
-            "src_lo",
-            "dst_hi",
-            "dst_lo",
-            "proto",
-            "sport",
-            "dport",
-            "tcp_flags",
-            "ip_id",
-            "frag",
-        )
-    }
+    cols = {c.name: getattr(b, c.name).copy() for c in PACKET_COLUMNS}
     # a later fragment (no ports) and a non-IP frame (ARP: no addresses)
     cols = {k: np.append(v, [0, 0]).astype(v.dtype) for k, v in cols.items()}
     frag_hi, frag_lo = text_to_addr("10.0.0.5")
