@@ -347,6 +347,13 @@ def _short(sha: Any) -> str:
     return f"{sha[:12]}…" if isinstance(sha, str) and len(sha) > 12 else str(sha)
 
 
+def _ruleset_facts(entry: dict | None) -> dict | None:
+    """A report's rule-set entry as the diff shows it (None when absent)."""
+    if entry is None:
+        return None
+    return {"version": entry.get("version"), "sha256": entry.get("sha256"), "path": entry.get("path")}
+
+
 def _inputs(before: dict, after: dict) -> tuple[dict, list[str]]:
     warnings: list[str] = []
 
@@ -400,20 +407,8 @@ def _inputs(before: dict, after: dict) -> tuple[dict, list[str]]:
             {
                 "ruleset": rs,
                 "change": change,
-                "before": None
-                if b is None
-                else {
-                    "version": b.get("version"),
-                    "sha256": b.get("sha256"),
-                    "path": b.get("path"),
-                },
-                "after": None
-                if a is None
-                else {
-                    "version": a.get("version"),
-                    "sha256": a.get("sha256"),
-                    "path": a.get("path"),
-                },
+                "before": _ruleset_facts(b),
+                "after": _ruleset_facts(a),
             }
         )
     if rule_changes:
