@@ -12,7 +12,7 @@ first packet; inside a file packets keep file order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +61,7 @@ class CaptureStream:
         return sum(p.stat().st_size for p in self.paths)
 
     def time_order(self) -> list[Path]:
-        if len(self.paths) < 2:
-            return list(self.paths)
-        firsts = [_first_packet_ts_ns(p) for p in self.paths]
-        # files without packets first (they add nothing to the order), then by first packet
-        order = sorted(range(len(self.paths)), key=lambda i: (firsts[i] is not None, firsts[i] or 0, i))
-        return [self.paths[i] for i in order]
+        return order_by_first_packet(self.paths, _first_packet_ts_ns)
 
     def __iter__(self) -> Iterator[PacketBatch]:
         self.captures.clear()
@@ -84,6 +79,17 @@ class CaptureStream:
             for key, n in zip(BUCKET_KEYS, reader.bucket_counts.tolist()):
                 self.counts[key] += n
             self.warnings.extend(reader.warnings)
+
+
+def order_by_first_packet(paths: list[Path], first_ts_ns: Callable[[Path], int | None]) -> list[Path]:
+    """Several files as one stream: files without packets first (they add
+    nothing to the order), then by their first packet's time, ties in the
+    order given. Every reader (native and reference) orders files so."""
+    if len(paths) < 2:
+        return list(paths)
+    firsts = [first_ts_ns(p) for p in paths]
+    order = sorted(range(len(paths)), key=lambda i: (firsts[i] is not None, firsts[i] or 0, i))
+    return [paths[i] for i in order]
 
 
 def _first_packet_ts_ns(path: Path) -> int | None:

@@ -343,15 +343,10 @@ class ReferenceStream:
         """Several files are one stream ordered by their first packet's time, as
         the native reader orders them (files without packets first). The first
         time comes from scapy's reader for either engine: one record, cheap."""
-        if len(self.paths) < 2:
-            return list(self.paths)
+        from . import order_by_first_packet
         from .reference_scapy import first_packet_ts_ns
 
-        firsts = [first_packet_ts_ns(p) for p in self.paths]
-        order = sorted(
-            range(len(self.paths)), key=lambda i: (firsts[i] is not None, firsts[i] or 0, i)
-        )
-        return [self.paths[i] for i in order]
+        return order_by_first_packet(self.paths, first_packet_ts_ns)
 
     def __iter__(self) -> Iterator[PacketBatch]:
         self.captures.clear()
