@@ -291,7 +291,7 @@ def test_icmp_attachment_is_the_same_when_chunked():
     ]
     b = batch(rows, icmp)
     whole = packets_to_flows([b], PORTS)
-    chunked = packets_to_flows(split(b, [3, 5, 9]), PORTS)
+    chunked = packets_to_flows(split(b, [3, 5, 9]), PORTS, coalesce_packets=1)
     assert chunked.flows.equals(whole.flows) and whole.flows.icmp_unreach.tolist() == [1, 1]
 
 
@@ -353,4 +353,4 @@ def test_activity_per_flow_and_bin():
     assert t.flows.iloc[0].server_port == 4008
     t2 = flows_of(rows, activity_bin_ns=10**10)
     assert t2.activity.values.tolist() == [[0, 0, 3, 174], [1, 0, 1, 100]]
-    assert packets_to_flows(split(batch(rows), [1, 2, 3]), PORTS).activity.equals(a)
+    assert packets_to_flows(split(batch(rows), [1, 2, 3]), PORTS, coalesce_packets=1).activity.equals(a)

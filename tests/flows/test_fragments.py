@@ -110,8 +110,8 @@ def test_packet_window_bounds_attachment(monkeypatch: pytest.MonkeyPatch) -> Non
     early = frames([DNS[2], *filler * 3, DNS[1]])  # out of order, 4 packets before
     assert packets_to_flows([early]).attached_fragments["udp"] == 0
     for size in (1, 2, 3):
-        assert packets_to_flows(split(near, size)).attached_fragments["udp"] == 1
-        assert packets_to_flows(split(far, size)).attached_fragments["udp"] == 0
+        assert packets_to_flows(split(near, size), coalesce_packets=1).attached_fragments["udp"] == 1
+        assert packets_to_flows(split(far, size), coalesce_packets=1).attached_fragments["udp"] == 0
 
 
 def test_the_latest_first_fragment_of_a_reused_ip_id_wins() -> None:
@@ -206,7 +206,7 @@ def test_chunk_sizes_change_nothing(seed: int, monkeypatch: pytest.MonkeyPatch) 
     assert counts["tcp"] + counts["udp"] == int((whole.flows.packets_c2s + whole.flows.packets_s2c).sum())
     assert min(counts.values()) >= 0
     for size in (1, 2, 3, 5, 8, 13, 64):
-        chunked = packets_to_flows(split(b, size))
+        chunked = packets_to_flows(split(b, size), coalesce_packets=1)
         assert chunked.attached_fragments == whole.attached_fragments, size
         pd.testing.assert_frame_equal(chunked.flows, whole.flows)
         pd.testing.assert_frame_equal(chunked.activity, whole.activity)
@@ -224,4 +224,4 @@ def test_only_the_nearest_first_fragment_is_tried_whatever_the_chunks() -> None:
     b = frames(rows)
     assert _attached_by_rule(b) == {"tcp": 0, "udp": 0}
     for size in (1, 2, 3):
-        assert packets_to_flows(split(b, size)).attached_fragments == {"tcp": 0, "udp": 0}, size
+        assert packets_to_flows(split(b, size), coalesce_packets=1).attached_fragments == {"tcp": 0, "udp": 0}, size
