@@ -891,11 +891,49 @@ SECOND_WINDOW = WIDER_WINDOWS[-1]  # the buffer must extend this far past its la
 _WIDE_PASS_BYTES = 32 * 1024 * 1024  # memory bound of one wider decode
 
 
+try:  # the common case compiled (auditor/capture/_walk.c), when built
+    from ._walk import decode_common as _decode_common_c
+except ImportError:  # pragma: no cover - depends on the build
+    _decode_common_c = None
+
+# Tests turn the compiled common case off to compare it with numpy alone.
+USE_COMPILED = _decode_common_c is not None
+_COLUMN_DTYPES = {"bucket": np.uint8, "ip_version": np.uint8, "src_hi": np.uint64, "src_lo": np.uint64,
+                  "dst_hi": np.uint64, "dst_lo": np.uint64, "proto": np.uint8, "sport": np.uint16,
+                  "dport": np.uint16, "tcp_flags": np.uint8, "ip_id": np.uint32, "frag": np.uint8}
+
+
 def decode_records(arr: np.ndarray, data_off: np.ndarray, caplen: np.ndarray, link: np.ndarray) -> Decoded:
     """Decode records held in ``arr`` (which must extend SECOND_WINDOW bytes
-    past its last record): copy each record's first bytes into one 2-D
-    array, decode it vectorised, and redo only the rows that need more, in
-    groups small enough to keep memory bounded."""
+    past its last record).
+
+    With the compiled helper, one pass decodes the common case (Ethernet or
+    raw IP, IPv4 or IPv6, TCP or UDP, no tunnel) straight from ``arr`` and
+    flags every other record, which the numpy decoder then decodes alone;
+    both write the same columns for the same bytes (tests compare them)."""
+    if not (USE_COMPILED and len(data_off)):
+        return _decode_records_numpy(arr, data_off, caplen, link)
+    n = len(data_off)
+    data_off = np.ascontiguousarray(data_off, np.int64)
+    caplen = np.ascontiguousarray(caplen, np.int64)
+    link = np.ascontiguousarray(link, np.int64)
+    cols = {k: np.empty(n, dt) for k, dt in _COLUMN_DTYPES.items()}
+    slow = np.empty(n, np.uint8)
+    n_slow = _decode_common_c(arr, data_off, caplen, link, *cols.values(), slow)
+    icmp = {k: np.zeros(0, d) for k, d in ICMP_DTYPES.items()}
+    if n_slow:
+        idx = np.flatnonzero(slow)
+        sub = _decode_records_numpy(arr, data_off[idx], caplen[idx], link[idx])
+        for name in COLUMN_NAMES:
+            cols[name][idx] = getattr(sub, name)
+        icmp = dict(sub.icmp, row=idx[sub.icmp["row"]])
+    return Decoded(**cols, wide=np.zeros(n, bool), icmp=icmp)
+
+
+def _decode_records_numpy(arr: np.ndarray, data_off: np.ndarray, caplen: np.ndarray, link: np.ndarray) -> Decoded:
+    """Decode records with numpy alone: copy each record's first bytes into
+    one 2-D array, decode it vectorised, and redo only the rows that need
+    more, in groups small enough to keep memory bounded."""
     from numpy.lib.stride_tricks import sliding_window_view
 
     out = decode_rows(sliding_window_view(arr, FIRST_WINDOW)[data_off], caplen, link)
