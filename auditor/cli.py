@@ -123,14 +123,28 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _jobs(text: str) -> int:
+    """``--jobs`` value: 0 (all cores) or a number of cores."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (all cores) or a number of cores, got {text!r}")
+    return n
+
+
 def _add_jobs(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--jobs",
-        type=int,
+        type=_jobs,
         default=0,
         metavar="N",
-        help="worker processes decoding capture files side by side "
-        "(default 0: all cores; results are identical to --jobs 1)",
+        help="use at most N cores (default 0: all cores). 1: everything on one "
+        "thread (read, sha256, decode, flows); 2 or more: hashing and decoding "
+        "overlap the flow stage on helper threads, and the files of a directory "
+        "or of several arguments are decoded by up to N worker processes. "
+        "Results are identical whatever N is",
     )
     p.add_argument(
         "--dask",
@@ -193,7 +207,11 @@ def _cmd_flows(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from auditor import pipeline
 
     table, stream = pipeline.flows(
-        [Path(c) for c in args.captures], progress_to=err, jobs=args.jobs, engine=args.engine
+        [Path(c) for c in args.captures],
+        progress_to=err,
+        jobs=args.jobs,
+        dask=args.dask,
+        engine=args.engine,
     )
     pipeline.write_flows(table, csv=args.csv, parquet=args.parquet, stdout=out)
     for warning in stream.warnings:

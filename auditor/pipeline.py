@@ -48,7 +48,7 @@ def audit(
     rulesets = load_rulesets([str(r) for r in rules] if rules else None, inv.profile)
     active_rules = effective_rules(rulesets, inv)
     stream = _read(captures, engine, jobs, dask)
-    flow_table = packets_to_flows(_prefetch(_with_progress(stream, progress_to)), rule_ports(active_rules))
+    flow_table = packets_to_flows(_batches(stream, progress_to, jobs), rule_ports(active_rules))
     verdicts = flows_to_verdicts(flow_table, inv, active_rules)
     report = verdicts_to_report(
         captures=stream.captures,
@@ -70,13 +70,16 @@ def flows(
     dask: str | None = None,
     engine: str = "native",
 ):
-    """Flows of captures, direction guessed with the bundled rules' ports."""
+    """Flows of captures, direction guessed with the bundled rules' ports.
+
+    The files are not hashed: flows output shows no sha256 (SPEC section 2),
+    so the stream's ``captures[].sha256`` is None."""
     from auditor.flows import packets_to_flows
     from auditor.ruleset import effective_rules, load_rulesets, rule_ports
 
     ports = rule_ports(effective_rules(load_rulesets(None, "zvr-legacy"), None))
-    stream = _read(captures, engine, jobs, dask)
-    table = packets_to_flows(_prefetch(_with_progress(stream, progress_to)), ports)
+    stream = _read(captures, engine, jobs, dask, sha256=False)
+    table = packets_to_flows(_batches(stream, progress_to, jobs), ports)
     return table, stream
 
 
@@ -221,14 +224,17 @@ def diff(before: Path, after: Path, *, stdout: IO[str], color: bool) -> int:
 
 
 # ---------------------------------------------------------------- helpers
-def _read(captures: list[Path], engine: str, jobs: int, dask: str | None) -> Any:
-    """The packet stream of the captures, from the chosen reader."""
+def _read(captures: list[Path], engine: str, jobs: int, dask: str | None, *, sha256: bool = True) -> Any:
+    """The packet stream of the captures, from the chosen reader; with
+    ``sha256=False`` the native reader hashes nothing."""
     from auditor.capture import expand_capture_paths
     from auditor.capture.parallel import capture_to_packets_parallel
 
+    if jobs < 0:
+        raise UsageError(f"--jobs {jobs}: expected 0 (all cores) or a number of cores, 1 or more")
     paths = expand_capture_paths(captures)
     if engine == "native":
-        return capture_to_packets_parallel(paths, jobs=jobs, dask=dask)
+        return capture_to_packets_parallel(paths, jobs=jobs, dask=dask, sha256=sha256)
     if dask:
         raise UsageError("--dask works with the native reader only")
     from auditor.capture.reference import capture_to_packets_reference
@@ -246,6 +252,14 @@ def _open_out(path: str) -> Iterator[IO[str]]:
         raise InputError(f"{path}: cannot write: {e.strerror}") from None
     with fh:
         yield fh
+
+
+def _batches(stream: Any, progress_to: IO[str] | None, jobs: int) -> Iterable[Any]:
+    """The stream's batches for the flow stage: ``--jobs 1`` (one core) reads
+    them on this thread, between flow updates; otherwise a second thread
+    decodes ahead (``_prefetch``)."""
+    batches = _with_progress(stream, progress_to)
+    return batches if jobs == 1 else _prefetch(batches)
 
 
 def _prefetch(batches: Iterable[Any], depth: int = 2) -> Iterator[Any]:

@@ -97,3 +97,139 @@ def test_dask_cluster_gives_identical_results(ring: tuple[Path, Path]) -> None:
                                 dask=cluster.scheduler_address)
     assert _comparable(local) == _comparable(remote)
     assert local.verdicts.flows.equals(remote.verdicts.flows)
+
+
+# ---------------------------------------------------------------- what --jobs N uses
+def _threads_started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the threads started from now on (the test's own process)."""
+    import threading
+
+    started: list[str] = []
+    original = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        started.append(self.name)
+        original(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    return started
+
+
+def test_jobs_1_runs_everything_on_the_calling_thread(
+    ring: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--jobs 1 is one core: no hash thread, no prefetch thread, no worker."""
+    folder, inventory = ring
+    started = _threads_started(monkeypatch)
+    result = pipeline.audit([folder], inventory, jobs=1)
+    table, _ = pipeline.flows([folder.parent / "whole.pcap"], jobs=1)
+    assert result.report["summary"]["flows"] > 0 and len(table.flows) > 0
+    assert started == []
+
+
+def test_jobs_2_overlaps_hashing_and_decoding_with_flows(
+    ring: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, inventory = ring
+    started = _threads_started(monkeypatch)
+    pipeline.audit([folder.parent / "whole.pcap"], inventory, jobs=2)
+    assert any(n.startswith("sha256") for n in started) and "capture-reader" in started
+
+
+@pytest.mark.parametrize("jobs", [0, 2, 3])
+def test_one_file_gives_the_same_results_with_and_without_threads(
+    ring: tuple[Path, Path], jobs: int
+) -> None:
+    whole, inventory = ring[0].parent / "whole.pcap", ring[1]
+    one = pipeline.audit([whole], inventory, include_flows=True, jobs=1)
+    many = pipeline.audit([whole], inventory, include_flows=True, jobs=jobs)
+    assert _comparable(one) == _comparable(many)
+    assert one.verdicts.flows.equals(many.verdicts.flows)
+
+
+# ---------------------------------------------------------------- sha256
+@pytest.fixture(scope="module")
+def hash_cases(ring: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Captures whose sha256 is easy to get wrong: compressed (the hash is of
+    the compressed bytes), damaged part-way (the bytes after the damage are
+    hashed too) and cut inside a record."""
+    import gzip
+    import struct
+
+    folder = tmp_path_factory.mktemp("hash-cases")
+    whole = (ring[0].parent / "whole.pcap").read_bytes()
+    (folder / "a-plain.pcap").write_bytes(whole)
+    (folder / "b-gzip.pcap.gz").write_bytes(gzip.compress(whole, mtime=0))
+    absurd = struct.pack("<IIII", 2**31 - 1, 0, 0xFFFFFFF0, 60) + b"\xaa" * 70000
+    (folder / "c-damaged.pcap").write_bytes(whole + absurd)
+    (folder / "d-cut.pcap").write_bytes(whole[:-7])
+    return folder
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_audit_sha256_is_of_every_byte_of_the_file(
+    ring: tuple[Path, Path], hash_cases: Path, jobs: int
+) -> None:
+    """The report's sha256 is hashlib's of the file as stored, on one thread
+    (--jobs 1), with the hash thread (one file, --jobs 2) and in worker
+    processes (a directory, --jobs 2)."""
+    import hashlib
+
+    files = sorted(hash_cases.iterdir())
+    expected = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    for captures in ([[f] for f in files] + [[hash_cases]]):
+        result = pipeline.audit(captures, ring[1], jobs=jobs)
+        got = {c["path"]: c["sha256"] for c in result.report["inputs"]["captures"]}
+        assert got == {p: expected[p] for p in got}, captures
+        assert len(got) == (len(files) if captures == [hash_cases] else 1)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_flows_skip_the_hash_and_give_the_same_flows(
+    ring: tuple[Path, Path], hash_cases: Path, jobs: int
+) -> None:
+    """`flows` shows no sha256, so it hashes nothing; its flows and counts are
+    those of the hashing reader."""
+    from auditor.capture import capture_to_packets
+    from auditor.flows import packets_to_flows
+    from auditor.ruleset import effective_rules, load_rulesets, rule_ports
+
+    ports = rule_ports(effective_rules(load_rulesets(None, "zvr-legacy"), None))
+    for captures in ([ring[0]], [hash_cases]):
+        table, stream = pipeline.flows(captures, jobs=jobs)
+        hashed = capture_to_packets(captures, sha256=True)
+        reference = packets_to_flows(iter(hashed), ports)
+        assert len(table.flows) > 0
+        assert table.flows.equals(reference.flows)
+        assert stream.counts == hashed.counts and stream.warnings == hashed.warnings
+        assert [c["sha256"] for c in stream.captures] == [None] * len(hashed.captures)
+        unhashed = [{k: v for k, v in c.items() if k != "sha256"} for c in stream.captures]
+        assert unhashed == [{k: v for k, v in c.items() if k != "sha256"} for c in hashed.captures]
+
+
+@pytest.mark.parametrize("threads", [True, False])
+@pytest.mark.parametrize("sha256", [True, False])
+def test_file_reader_batches_do_not_depend_on_hashing(hash_cases: Path, threads: bool, sha256: bool) -> None:
+    """Small blocks, so buffers are reused while (threaded) hashes of them may
+    still be running."""
+    import hashlib
+
+    from auditor.capture.reader import FileReader
+
+    for path in sorted(hash_cases.iterdir()):
+        ref = FileReader(path, chunk_packets=7, block_bytes=1 << 12)
+        want = list(ref.batches())
+        reader = FileReader(path, chunk_packets=7, block_bytes=1 << 12, threads=threads, sha256=sha256)
+        got = list(reader.batches())
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            assert (a.ts_ns == b.ts_ns).all() and (a.sport == b.sport).all() and (a.bucket == b.bucket).all()
+        assert reader.packets == ref.packets and reader.warnings == ref.warnings
+        assert reader.sha256 == (hashlib.sha256(path.read_bytes()).hexdigest() if sha256 else None)
+
+
+def test_negative_jobs_is_a_usage_error(ring: tuple[Path, Path]) -> None:
+    from auditor.errors import UsageError
+
+    with pytest.raises(UsageError, match="--jobs -1"):
+        pipeline.flows([ring[0]], jobs=-1)

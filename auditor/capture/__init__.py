@@ -47,9 +47,13 @@ def expand_capture_paths(args: Iterable[str | Path]) -> list[Path]:
 class CaptureStream:
     """Iterable of PacketBatch over several capture files; see the module doc."""
 
-    def __init__(self, paths: list[Path], chunk_packets: int) -> None:
+    def __init__(
+        self, paths: list[Path], chunk_packets: int, *, threads: bool = True, sha256: bool = True
+    ) -> None:
         self.paths = paths
         self.chunk_packets = chunk_packets
+        self.threads = threads  # False: everything on the calling thread (--jobs 1)
+        self.sha256 = sha256  # False: no file is hashed, ``captures[].sha256`` is None
         self.captures: list[dict[str, Any]] = []
         self.counts: dict[str, int] = {"read": 0, **{k: 0 for k in BUCKET_KEYS}}
         self.warnings: list[str] = []
@@ -69,7 +73,9 @@ class CaptureStream:
         self.counts = {"read": 0, **{k: 0 for k in BUCKET_KEYS}}
         done = self.bytes_read = 0
         for path in self.time_order():
-            reader = FileReader(path, chunk_packets=self.chunk_packets)
+            reader = FileReader(
+                path, chunk_packets=self.chunk_packets, threads=self.threads, sha256=self.sha256
+            )
             for batch in reader.batches():
                 self.bytes_read = done + reader.bytes_consumed
                 yield batch
@@ -97,11 +103,14 @@ def _first_packet_ts_ns(path: Path) -> int | None:
     file that cannot be read is left for the full read to report: a probe of
     a damaged compressed file can fail differently than the real read."""
     try:
-        return FileReader(path, chunk_packets=1, block_bytes=1 << 16).first_packet_ts_ns()
+        probe = FileReader(path, chunk_packets=1, block_bytes=1 << 16, threads=False, sha256=False)
+        return probe.first_packet_ts_ns()
     except CaptureError:
         return None
 
 
-def capture_to_packets(paths: Iterable[str | Path], chunk_packets: int = 1 << 18) -> CaptureStream:
+def capture_to_packets(
+    paths: Iterable[str | Path], chunk_packets: int = 1 << 18, *, threads: bool = True, sha256: bool = True
+) -> CaptureStream:
     """Capture files or directories → a stream of PacketBatch (see CaptureStream)."""
-    return CaptureStream(expand_capture_paths(paths), chunk_packets)
+    return CaptureStream(expand_capture_paths(paths), chunk_packets, threads=threads, sha256=sha256)

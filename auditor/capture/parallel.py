@@ -1,6 +1,11 @@
 """Several capture files decoded at once: on local worker processes
 (``--jobs N``) or on a Dask cluster (``--dask ADDRESS``).
 
+``--jobs N`` is how many cores the run may keep busy. ``--jobs 1`` reads,
+hashes and decodes every file on the calling thread (``CaptureStream`` with
+``threads=False``); from 2 on, a file read in-process hashes on a helper
+thread, and several files go to up to N worker processes.
+
 A file is the unit of work: a worker reads and decodes one whole file into
 ``PacketBatch`` chunks (the same ``FileReader`` the single-process stream
 uses) and sends them back. The batches are handed on in exactly the order
@@ -26,17 +31,21 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from ..tables import BUCKET_KEYS, PacketBatch
 from . import CaptureStream
 from .reader import FileReader
 
+# Whether a local worker process hashes on a helper thread while it decodes.
+WORKER_THREADS = True
+
 
 def read_file(
-    path: Path, chunk_packets: int
+    path: Path, chunk_packets: int, threads: bool = True, sha256: bool = True
 ) -> tuple[list[PacketBatch], dict[str, Any], int, list[int], list[str]]:
     """Decode one whole file (runs in a worker): batches, info, packets,
     bucket counts, warnings. A CaptureError travels back as itself."""
-    reader = FileReader(path, chunk_packets=chunk_packets)
+    reader = FileReader(path, chunk_packets=chunk_packets, threads=threads, sha256=sha256)
     batches = [b for b in reader.batches() if len(b) or len(b.icmp_errors)]
     return batches, reader.info, reader.packets, reader.bucket_counts.tolist(), reader.warnings
 
@@ -52,11 +61,19 @@ class ParallelCaptureStream(CaptureStream):
         jobs: int,
         submit: Callable[..., Any],
         shutdown: Callable[[], None] | None = None,
+        *,
+        threads: bool = True,
+        sha256: bool = True,
     ) -> None:
-        super().__init__(paths, chunk_packets)
+        super().__init__(paths, chunk_packets, threads=threads, sha256=sha256)
         self.jobs = max(1, jobs)
         self._submit = submit
         self._shutdown = shutdown
+
+    @property
+    def _args(self) -> tuple[Any, ...]:
+        """``read_file``'s arguments after the path."""
+        return (self.chunk_packets, self.threads, self.sha256)
 
     def __iter__(self) -> Iterator[PacketBatch]:
         self.captures.clear()
@@ -67,14 +84,14 @@ class ParallelCaptureStream(CaptureStream):
         order = iter(self.time_order())
         try:
             for path in order:
-                pending.append(self._submit(read_file, path, self.chunk_packets))
+                pending.append(self._submit(read_file, path, *self._args))
                 if len(pending) > self.jobs:
                     break
             while pending:
                 batches, info, packets, buckets, warnings = pending.popleft().result()
                 nxt = next(order, None)
                 if nxt is not None:
-                    pending.append(self._submit(read_file, nxt, self.chunk_packets))
+                    pending.append(self._submit(read_file, nxt, *self._args))
                 yield from batches
                 self.bytes_read += Path(info["path"]).stat().st_size
                 self.captures.append(info)
@@ -90,29 +107,47 @@ class ParallelCaptureStream(CaptureStream):
 
 
 def capture_to_packets_parallel(
-    paths: list[Path], *, jobs: int = 0, dask: str | None = None, chunk_packets: int = 1 << 18
+    paths: list[Path],
+    *,
+    jobs: int = 0,
+    dask: str | None = None,
+    chunk_packets: int = 1 << 18,
+    sha256: bool = True,
 ) -> CaptureStream:
-    """The stream of ``paths`` decoded by ``jobs`` local processes (0: all
-    cores) or by the Dask cluster at ``dask``; one file, or one job, reads
-    in-process."""
+    """The stream of ``paths`` with at most ``jobs`` cores busy (0: all cores).
+
+    ``jobs == 1``: one core; every file is read, hashed and decoded on the
+    calling thread. ``jobs >= 2``: several files are decoded by up to
+    ``jobs`` local worker processes; one file is read in-process with the
+    hash on a helper thread. ``dask``: the files are decoded on that Dask
+    cluster. ``sha256=False``: no file is hashed (``captures[].sha256`` is
+    None), for output that shows no hash."""
     if dask:
-        return _on_dask(paths, dask, chunk_packets)
+        return _on_dask(paths, dask, chunk_packets, sha256)
+    if jobs < 0:
+        raise UsageError(f"--jobs {jobs}: expected 0 (all cores) or a number of cores, 1 or more")
     jobs = jobs or os.cpu_count() or 1
-    if jobs == 1 or len(paths) < 2:
-        return CaptureStream(paths, chunk_packets)
+    if jobs == 1:
+        return CaptureStream(paths, chunk_packets, threads=False, sha256=sha256)
+    if len(paths) < 2:
+        return CaptureStream(paths, chunk_packets, threads=True, sha256=sha256)
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(paths)))
 
     def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
         return pool.submit(fn, *args)
 
     return ParallelCaptureStream(
-        paths, chunk_packets, jobs, submit, lambda: pool.shutdown(wait=False, cancel_futures=True)
+        paths,
+        chunk_packets,
+        jobs,
+        submit,
+        lambda: pool.shutdown(wait=False, cancel_futures=True),
+        threads=WORKER_THREADS,
+        sha256=sha256,
     )
 
 
-def _on_dask(paths: list[Path], address: str, chunk_packets: int) -> CaptureStream:
-    from ..errors import UsageError
-
+def _on_dask(paths: list[Path], address: str, chunk_packets: int, sha256: bool) -> CaptureStream:
     try:
         from distributed import Client
     except ImportError:
@@ -133,4 +168,5 @@ def _on_dask(paths: list[Path], address: str, chunk_packets: int) -> CaptureStre
         workers,
         lambda fn, *args: client.submit(fn, *args, pure=False),
         client.close,
+        sha256=sha256,
     )

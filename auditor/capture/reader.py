@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from ..errors import CaptureError
 from ..tables import Bucket, IcmpErrors, PacketBatch, iso_utc
 from .decode import DECODED_LINKTYPES, SECOND_WINDOW, decode_records
 from .linktypes import linktype_name
-from .pcap import FILE_HEADER_BYTES, MAX_RECORD_BYTES, parse_file_header, record_fields, walk_pcap
+from .pcap import FILE_HEADER_BYTES, MAX_RECORD_BYTES, PcapWalk, parse_file_header, record_fields
 from .pcapng import PcapngState, block_fields, walk_pcapng_blocks
 from .source import (
     HashingFile,
@@ -39,6 +39,7 @@ from .source import (
 log = logging.getLogger(__name__)
 
 BLOCK_BYTES = 16 * 1024 * 1024
+PIECE_BYTES = 256 * 1024  # read between two steps of the record walk: stays in the CPU cache
 _PAD = 2 * SECOND_WINDOW  # zeros after the data, so fixed-width windows never run off the buffer
 
 
@@ -77,9 +78,13 @@ class _Window:
         self.eof = False
         self.error: str | None = None  # decompression failure, if any
 
-    def fill(self, need: int = 0) -> None:
+    def fill(self, need: int = 0, on_piece: Callable[[np.ndarray, int, int], int] | None = None) -> None:
         """Keep the unconsumed bytes and read at least a block more (more when
-        one block of ``need`` bytes, already checked against its cap, is pending)."""
+        one block of ``need`` bytes, already checked against its cap, is pending).
+
+        ``on_piece(arr, start, end)``, when given, runs after every PIECE_BYTES
+        read and returns the new ``start``: the record walk, done while the
+        bytes are still in the CPU cache."""
         keep = self.end - self.start
         want = max(self.block_bytes, need - keep)
         size = keep + want + _PAD
@@ -92,12 +97,22 @@ class _Window:
         else:
             new = np.empty(size, np.uint8)
         new[:keep] = self.arr[self.start : self.end]
-        got, self.error = read_fully(self.stream, new.data[keep : keep + want])
-        new[keep + got : size] = 0
         self.base += self.start
         if len(self.arr) > _PAD:
             self._spare = self.arr
-        self.arr, self.start, self.end = new, 0, keep + got
+        self.arr, self.start, self.end = new, 0, keep
+        step = want if on_piece is None else min(PIECE_BYTES, max(1024, self.block_bytes // 4))
+        got = 0
+        while got < want:
+            k = min(step, want - got)
+            g, self.error = read_fully(self.stream, new.data[keep + got : keep + got + k])
+            got += g
+            self.end = keep + got
+            if on_piece is not None and g:
+                self.start = on_piece(new, self.start, self.end)
+            if g < k or self.error:
+                break
+        new[self.end : size] = 0
         if got < want or self.error:
             self.eof = True
 
@@ -106,8 +121,21 @@ class FileReader:
     """Reads one capture; after ``batches()`` is exhausted ``info``,
     ``bucket_counts`` and ``warnings`` describe the file."""
 
-    def __init__(self, path: Path | str, *, chunk_packets: int = 1 << 18, block_bytes: int = BLOCK_BYTES) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        chunk_packets: int = 1 << 18,
+        block_bytes: int = BLOCK_BYTES,
+        threads: bool = True,
+        sha256: bool = True,
+    ) -> None:
+        """``threads``: hash on a helper thread while decoding (False: all on
+        the calling thread, for ``--jobs 1``); ``sha256``: hash the file at
+        all (False leaves ``sha256`` None: for output that shows no hash)."""
         self.path = Path(path)
+        self.threads = threads
+        self.hash_file = sha256
         self.name = str(path)
         self.chunk_packets = max(1, int(chunk_packets))
         self.block_bytes = max(1 << 12, int(block_bytes))
@@ -180,7 +208,7 @@ class FileReader:
             self.compression = sniff_compression(head)
             # what is left in the file bounds what a block may make us read (uncompressed only)
             self._file_bytes = None if self.compression else os.fstat(raw.fileno()).st_size
-            hashing = HashingFile(raw)
+            hashing = HashingFile(raw, threads=self.threads, sha256=self.hash_file)
             try:
                 win = _Window(decompressor(hashing, self.compression, self.name), self.block_bytes)
                 win.fill()
@@ -212,13 +240,15 @@ class FileReader:
         header = parse_file_header(bytes(win.arr[: min(win.end, FILE_HEADER_BYTES)]), self.name)
         self.link_types = [header.linktype]
         win.start = FILE_HEADER_BYTES
+        walk = PcapWalk(self.chunk_packets, header.endian)
         while True:
-            offs, headers, win.start, absurd = walk_pcap(win.arr, win.start, win.end, self.chunk_packets, header.endian)
+            win.start = walk.walk(win.arr, win.start, win.end)  # what the pieces left: the end of a buffer
+            offs, headers = walk.take()
             if len(offs):
                 ts_ns, caplen, wire_len, data_off = record_fields(win.arr, offs, header, headers)
                 link = np.full(len(offs), header.linktype, np.int64)
                 yield self._emit(win.arr, ts_ns, None, caplen, wire_len, data_off, link)
-            if absurd:
+            if walk.absurd:
                 claimed = int(np.frombuffer(win.arr[win.start + 8 : win.start + 12].tobytes(), header.endian + "u4")[0])
                 self._damage(win, win.start, f"record claims {claimed} captured bytes (expected at most {MAX_RECORD_BYTES})")
                 return
@@ -230,7 +260,7 @@ class FileReader:
                     part = "record header" if left < 16 else "record"
                     self._warn_at(win.base + win.start, f"file ends in the middle of a {part}")
                 return
-            win.fill(16 + MAX_RECORD_BYTES)
+            win.fill(16 + MAX_RECORD_BYTES, on_piece=walk.walk)
 
     def _pcapng(self, win: _Window) -> Iterator[PacketBatch]:
         st = PcapngState()

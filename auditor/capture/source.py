@@ -40,25 +40,44 @@ DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (EOFError, OSError, zlib
 class HashingFile:
     """Read-only file wrapper that hashes every byte it hands out.
 
-    sha256 runs at about the speed of the whole decode, so it runs on a
-    worker thread (hashlib releases the GIL) while the reader decodes. The
-    buffers handed to it are never written again: ``read`` returns bytes and
-    the reader gives ``readinto`` a fresh array for every block."""
+    ``threads=True``: sha256 runs at about the speed of the whole decode, so
+    it runs on a worker thread (hashlib releases the GIL) while the reader
+    decodes. The buffers handed to it are never written again: ``read``
+    returns bytes and the reader calls ``reclaim`` before reusing a buffer.
+    ``threads=False`` (``--jobs 1``: one core): the hash is computed inline,
+    on the calling thread, as the bytes are read. ``sha256=False`` (``flows``,
+    which reports no hash): nothing is hashed and ``drain`` returns None
+    without reading the rest of the file."""
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, *, threads: bool = True, sha256: bool = True) -> None:
         self.raw = raw
-        self.sha256 = hashlib.sha256()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")  # FIFO: order kept
+        self.sha256 = hashlib.sha256() if sha256 else None
+        self._worker = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")  # FIFO: order kept
+            if sha256 and threads
+            else None
+        )
         self._inflight: list[tuple[int, Any]] = []  # (buffer owner id, hash future)
+
+    def _hash(self, data: Any) -> Any:
+        """Hash ``data`` now (inline) or on the worker (a future); None when off."""
+        if self.sha256 is None:
+            return None
+        if self._worker is None:
+            self.sha256.update(data)
+            return None
+        return self._worker.submit(self.sha256.update, data)
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
-        self._worker.submit(self.sha256.update, data)
+        self._hash(data)
         return data
 
     def reclaim(self, buf: Any) -> None:
         """Wait until every hash of bytes read into ``buf`` is done, so the
         caller may overwrite it (the reader reuses its buffers)."""
+        if not self._inflight:
+            return
         owner = id(memoryview(buf).obj)
         self._inflight = [(o, f) for o, f in self._inflight if not f.done()]
         for o, f in self._inflight:
@@ -66,20 +85,28 @@ class HashingFile:
                 f.result()
 
     def readinto(self, buf: Any) -> int:
-        owner = id(memoryview(buf).obj)
-        self.reclaim(buf)
+        # No reclaim here: the reader fills one buffer in pieces, and waiting
+        # for the hash of the previous piece would serialise reading and
+        # hashing; it reclaims a whole buffer before reusing it.
         got = self.raw.readinto(buf)
         if got:
-            self._inflight.append((owner, self._worker.submit(self.sha256.update, memoryview(buf)[:got])))
+            future = self._hash(memoryview(buf)[:got])
+            if future is not None:
+                self._inflight.append((id(memoryview(buf).obj), future))
         return got or 0
 
     def readable(self) -> bool:
         return True
 
-    def drain(self) -> str:
+    def drain(self) -> str | None:
         """Hash whatever the reader did not consume (stopped at damage, or a
-        decompressor stopped early) and return the file's sha256."""
-        self._worker.shutdown(wait=True)
+        decompressor stopped early) and return the file's sha256 (None when
+        hashing is off)."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._inflight.clear()
+        if self.sha256 is None:
+            return None
         while True:
             data = self.raw.read(1 << 20)
             if not data:
@@ -88,7 +115,8 @@ class HashingFile:
         return self.sha256.hexdigest()
 
     def close(self) -> None:
-        self._worker.shutdown(wait=True)
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
         self.raw.close()
 
 
