@@ -178,6 +178,103 @@ def _first_per_run(mask: np.ndarray, run: np.ndarray) -> np.ndarray:
     return idx[keep]
 
 
+KEY_FIELDS = ("proto", "a_hi", "a_lo", "a_port", "b_hi", "b_lo", "b_port")
+
+
+def _typed(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The state with every column in its ``STATE_FIELDS`` dtype (no copy when it is)."""
+    return {k: np.asarray(state[k], dtype=v) for k, v in STATE_FIELDS.items()}
+
+
+def syn_splits(bare: np.ndarray, finrst: np.ndarray, seg_break: np.ndarray, init_f: np.ndarray) -> np.ndarray:
+    """Bare SYNs that start a new flow (module docstring): within a gap
+    segment, the last FIN/RST before the SYN is later than the last bare SYN
+    before it; ``init_f`` marks segment starts inside a carried flow that has
+    seen a FIN or RST. Only bare SYNs, FIN/RSTs and segment starts take part
+    (in their order), so the prefix maxima run over few packets."""
+    out = np.zeros(len(bare), bool)
+    if not bare.any():
+        return out
+    ev = np.flatnonzero(bare | finrst | seg_break)  # the first packet is a segment start
+    k = len(ev)
+    e_bare, e_brk = bare[ev], seg_break[ev]
+    e_init = init_f[ev].astype(np.int64)
+    base = (np.cumsum(e_brk) - 1) * (2 * k + 8)
+    pos = 2 * np.arange(k, dtype=np.int64) + 2
+    inc_s = np.maximum.accumulate(base + np.where(e_bare, pos, 0))
+    inc_f = np.maximum.accumulate(base + np.maximum(np.where(finrst[ev], pos + 1, 0), e_init))
+    exc_s = np.empty(k, np.int64)
+    exc_f = np.empty(k, np.int64)
+    exc_s[1:], exc_f[1:] = inc_s[:-1], inc_f[:-1]
+    exc_s[e_brk] = base[e_brk]
+    exc_f[e_brk] = base[e_brk] + e_init[e_brk]
+    out[ev[e_bare & (exc_f > exc_s)]] = True
+    return out
+
+
+class OpenTable:
+    """The open flows: ``STATE_FIELDS`` columns with room to grow, rows
+    ``0..len-1`` in use, one per key, in no particular order. Rows are
+    overwritten, appended and removed (the last rows fill the holes) in
+    place, so a chunk costs work for the flows it touches, not a copy of
+    every open flow."""
+
+    def __init__(self) -> None:
+        self.cols = empty_state(0)
+        self.n = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def view(self) -> dict[str, np.ndarray]:
+        return {k: v[: self.n] for k, v in self.cols.items()}
+
+    def column(self, name: str) -> np.ndarray:
+        return self.cols[name][: self.n]
+
+    def take(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: v[: self.n][rows] for k, v in self.cols.items()}
+
+    def put(self, rows: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        for k, v in self.cols.items():
+            v[rows] = state[k]
+
+    def append(self, state: dict[str, np.ndarray]) -> None:
+        k = _state_len(state)
+        if k == 0:
+            return
+        end = self.n + k
+        cap = len(self.cols["flow_id"])
+        if end > cap:
+            self._resize(max(end, cap + cap // 2, 1024))
+        for name, v in self.cols.items():
+            v[self.n : end] = state[name]
+        self.n = end
+
+    def remove(self, rows: np.ndarray) -> None:
+        """Drop ``rows`` (sorted, unique); the last rows that stay fill the holes."""
+        k = len(rows)
+        if k == 0:
+            return
+        end = self.n - k
+        holes = rows[rows < end]
+        leaving = np.zeros(k, bool)
+        leaving[rows[rows >= end] - end] = True
+        movers = end + np.flatnonzero(~leaving)
+        for v in self.cols.values():
+            v[holes] = v[movers]
+        self.n = end
+        cap = len(self.cols["flow_id"])
+        if cap > 4096 and end < cap // 4:
+            self._resize(max(2 * end, 1024))
+
+    def _resize(self, cap: int) -> None:
+        new = empty_state(cap)
+        for k, v in new.items():
+            v[: self.n] = self.cols[k][: self.n]
+        self.cols = new
+
+
 class FlowAssembler:
     """Streaming packets-to-flows engine: ``add`` each batch, then ``finish``."""
 
@@ -188,7 +285,7 @@ class FlowAssembler:
             raise ValueError("activity_bin_ns must be positive")
         self.activity_bin_ns = int(activity_bin_ns)
         self.evict_margin_ns = int(evict_margin_ns)
-        self.open = empty_state()
+        self.table = OpenTable()
         self.evicted: list[dict[str, np.ndarray]] = []  # candidates for reopening
         self.evicted_max_prev = {TCP: -INF, UDP: -INF}
         self.finished: list[dict[str, np.ndarray]] = []
@@ -198,6 +295,11 @@ class FlowAssembler:
         self.arrival = 0
         self.next_flow_id = 0
         self.newest_ts = -INF
+
+    @property
+    def open(self) -> dict[str, np.ndarray]:
+        """The open flows as a state table (views of ``table``)."""
+        return self.table.view()
 
     # ------------------------------------------------------------------
     def add(self, batch: PacketBatch) -> None:
@@ -212,23 +314,32 @@ class FlowAssembler:
     def _add_slice(self, b: PacketBatch, sl: slice, n: int) -> None:
         arr0 = self.arrival
         self.arrival += n
-        ip_version = b.ip_version[sl]
-        has_ip = ip_version != 0
-        if has_ip.any():
-            pairs = K.unique_pairs(
-                np.concatenate([b.src_hi[sl][has_ip], b.dst_hi[sl][has_ip]]),
-                np.concatenate([b.src_lo[sl][has_ip], b.dst_lo[sl][has_ip]]),
-            )
-            self.addresses = K.merge_pairs(self.addresses, pairs)
-        bucket, proto = b.bucket[sl], b.proto[sl]
-        sel = np.flatnonzero(
-            ((bucket == Bucket.TCP) & (proto == TCP)) | ((bucket == Bucket.UDP) & (proto == UDP))
-        )
-        ts_all = b.ts_ns[sl]
         if n:
-            self.newest_ts = max(self.newest_ts, int(ts_all.max()))
-        if len(sel):
-            self._assemble(b, sl, sel, arr0)
+            has_ip = b.ip_version[sl] != 0
+            bucket, proto = b.bucket[sl], b.proto[sl]
+            sel = np.flatnonzero(
+                ((bucket == Bucket.TCP) & (proto == TCP)) | ((bucket == Bucket.UDP) & (proto == UDP))
+            )
+            self.newest_ts = max(self.newest_ts, int(b.ts_ns[sl].max()))
+            any_ip = bool(has_ip.any())
+            if any_ip or len(sel):
+                # every source and destination of the slice, coded once in address order
+                addr, u_hi, u_lo = K.ordered_address_codes(
+                    np.concatenate([b.src_hi[sl], b.dst_hi[sl]]),
+                    np.concatenate([b.src_lo[sl], b.dst_lo[sl]]),
+                )
+                if any_ip:
+                    seen = np.zeros(len(u_hi), bool)
+                    if has_ip.all():
+                        seen[addr] = True
+                    else:
+                        seen[addr[:n][has_ip]] = True
+                        seen[addr[n:][has_ip]] = True
+                    self.addresses = K.merge_pairs(
+                        self.addresses, np.column_stack([u_hi[seen], u_lo[seen]])
+                    )
+                if len(sel):
+                    self._assemble(b, sl, n, sel, arr0, addr, len(u_hi))
         self._evict()
         self._compact()
 
@@ -243,30 +354,23 @@ class FlowAssembler:
             self.activity = [tuple(np.concatenate(parts) for parts in zip(*self.activity))]
 
     # ------------------------------------------------------------------
-    def _reopen(self, proto, ts, codes_in) -> None:
-        """Move evicted flows that packets of this chunk may still join back
-        into the open table (only when timestamps went backwards that far)."""
-        if not self.evicted:
-            return
+    def _reopen(self, gkey: dict[str, np.ndarray], gmin: np.ndarray) -> None:
+        """Move evicted flows that keys of this chunk (``gkey``, earliest
+        time ``gmin``) may still join back into the open table (only when
+        timestamps went backwards that far)."""
         idle = {TCP: TCP_IDLE_NS, UDP: UDP_IDLE_NS}
         maybe = False
         for p in (TCP, UDP):
-            m = proto == p
-            if m.any() and int(ts[m].min()) <= self.evicted_max_prev[p] + idle[p]:
+            m = gkey["proto"] == p
+            if m.any() and int(gmin[m].min()) <= self.evicted_max_prev[p] + idle[p]:
                 maybe = True
         if not maybe:
             return
         cand = concat_states(self.evicted)
-        a_hi, a_lo, a_port, b_hi, b_lo, b_port = codes_in
-        nc, no = _state_len(cand), _state_len(self.open)
+        op = self.open
+        nc, no = _state_len(cand), len(self.table)
         codes, ng = K.flow_key_codes(
-            np.concatenate([self.open["proto"], cand["proto"], proto]),
-            np.concatenate([self.open["a_hi"], cand["a_hi"], a_hi]),
-            np.concatenate([self.open["a_lo"], cand["a_lo"], a_lo]),
-            np.concatenate([self.open["a_port"], cand["a_port"], a_port]),
-            np.concatenate([self.open["b_hi"], cand["b_hi"], b_hi]),
-            np.concatenate([self.open["b_lo"], cand["b_lo"], b_lo]),
-            np.concatenate([self.open["b_port"], cand["b_port"], b_port]),
+            *(np.concatenate([op[k], cand[k], gkey[k]]) for k in KEY_FIELDS)
         )
         in_open = np.zeros(ng, bool)
         in_open[codes[:no]] = True
@@ -278,18 +382,23 @@ class FlowAssembler:
         np.maximum.at(latest, cc, cand["flow_id"])
         pick = in_chunk[cc] & ~in_open[cc] & (latest[cc] == cand["flow_id"])
         if pick.any():
-            self.open = concat_states([self.open, take_state(cand, pick)])
+            self.table.append(take_state(cand, pick))
             self.evicted = [take_state(cand, ~pick)]
 
     def _evict(self) -> None:
-        st = self.open
-        if _state_len(st) == 0:
+        t = self.table
+        if len(t) == 0:
             return
-        idle = np.where(st["proto"] == TCP, TCP_IDLE_NS, UDP_IDLE_NS)
+        prev = t.column("prev_ts")
+        # no flow idle past the shorter timeout: none to look at one by one
+        if not later_by_more_than(self.newest_ts, prev.min(), UDP_IDLE_NS + self.evict_margin_ns):
+            return
+        idle = np.where(t.column("proto") == TCP, TCP_IDLE_NS, UDP_IDLE_NS)
         newest = np.full(len(idle), self.newest_ts, np.int64)
-        old = later_by_more_than(newest, st["prev_ts"], idle + self.evict_margin_ns)
+        old = later_by_more_than(newest, prev, idle + self.evict_margin_ns)
         if old.any():
-            gone = take_state(st, old)
+            rows = np.flatnonzero(old)
+            gone = t.take(rows)
             self.evicted.append(gone)
             for p in (TCP, UDP):
                 m = gone["proto"] == p
@@ -297,70 +406,92 @@ class FlowAssembler:
                     self.evicted_max_prev[p] = max(
                         self.evicted_max_prev[p], int(gone["prev_ts"][m].max())
                     )
-            self.open = take_state(st, ~old)
+            t.remove(rows)
 
     # ------------------------------------------------------------------
-    def _assemble(self, b: PacketBatch, sl: slice, sel: np.ndarray, arr0: int) -> None:
-        def col(name):
-            return getattr(b, name)[sl][sel]
+    def _assemble(
+        self,
+        b: PacketBatch,
+        sl: slice,
+        n: int,
+        sel: np.ndarray,
+        arr0: int,
+        addr: np.ndarray,
+        n_addr: int,
+    ) -> None:
+        """Flows of the slice's TCP/UDP packets ``sel``; ``addr``: address
+        codes (in address order, below ``n_addr``) of the slice's sources,
+        then its destinations."""
+        m = len(sel)
+        whole = m == n
 
-        ts, wire = col("ts_ns"), col("wire_len").astype(np.int64)
-        proto, ipv, flags = col("proto"), col("ip_version"), col("tcp_flags")
-        shi, slo, sp = col("src_hi"), col("src_lo"), col("sport")
-        dhi, dlo, dp = col("dst_hi"), col("dst_lo"), col("dport")
-        arrival = sel.astype(np.int64) + arr0
-        src_a = K.canonical_sides(shi, slo, sp, dhi, dlo, dp)
-        direction = (~src_a).astype(np.int8)  # 0: A->B, 1: B->A
-        a_hi, a_lo, a_port = (
-            np.where(src_a, shi, dhi),
-            np.where(src_a, slo, dlo),
-            np.where(src_a, sp, dp),
-        )
-        b_hi, b_lo, b_port = (
-            np.where(src_a, dhi, shi),
-            np.where(src_a, dlo, slo),
-            np.where(src_a, dp, sp),
-        )
+        def col(name):  # a column of the flow packets, in slice order
+            c = getattr(b, name)[sl]
+            return c if whole else c[sel]
 
-        self._reopen(proto, ts, (a_hi, a_lo, a_port, b_hi, b_lo, b_port))
-        carried = self.open
-        nc = _state_len(carried)
-        codes, ng = K.flow_key_codes(
-            np.concatenate([carried["proto"], proto]),
-            np.concatenate([carried["a_hi"], a_hi]),
-            np.concatenate([carried["a_lo"], a_lo]),
-            np.concatenate([carried["a_port"], a_port]),
-            np.concatenate([carried["b_hi"], b_hi]),
-            np.concatenate([carried["b_lo"], b_lo]),
-            np.concatenate([carried["b_port"], b_port]),
+        sport, dport, proto = col("sport"), col("dport"), col("proto")
+        src, dst = addr[:n], addr[n:]
+        if not whole:
+            src, dst = src[sel], dst[sel]
+        # side A is the smaller (address, port) endpoint; the codes keep address order
+        src_a = (src < dst) | ((src == dst) & (sport <= dport))
+        a_port = np.where(src_a, sport, dport)
+        b_port = np.where(src_a, dport, sport)
+        gp, ng = K.endpoint_key_codes(
+            np.where(src_a, src, dst), np.where(src_a, dst, src), n_addr, a_port, b_port, proto == UDP
         )
-        gc, gp = codes[:nc], codes[nc:]
+        # packets grouped by key (the k-th group has code k), arrival order inside
         order = K.stable_group_order(gp, ng)
-        m = len(order)
         gs = gp[order]
-        ts, wire, proto, ipv, flags = ts[order], wire[order], proto[order], ipv[order], flags[order]
-        direction, arrival = direction[order], arrival[order]
-        a_hi, a_lo, a_port = a_hi[order], a_lo[order], a_port[order]
-        b_hi, b_lo, b_port = b_hi[order], b_lo[order], b_port[order]
-
-        key_first = np.ones(m, bool)
+        row = order if whole else sel[order]  # each packet's row in the slice
+        key_first = np.empty(m, bool)
+        key_first[0] = True
         key_first[1:] = gs[1:] != gs[:-1]
-        carried_of = np.full(ng, -1, np.int64)
-        carried_of[gc] = np.arange(nc)
-        cg = carried_of[gs]  # carried row of the packet's key, -1 without one
-        with_carry = key_first & (cg >= 0)
+        gstart = np.flatnonzero(key_first)
+
+        # --- each key once, and its open flow (row of the open table, -1 without one)
+        rep = order[gstart]
+        rep_row = row[gstart]
+        g_src_a = src_a[rep]
+
+        def ends_of(src_name, dst_name):
+            s_, d_ = getattr(b, src_name)[sl][rep_row], getattr(b, dst_name)[sl][rep_row]
+            return np.where(g_src_a, s_, d_), np.where(g_src_a, d_, s_)
+
+        gkey = {"proto": proto[rep], "a_port": a_port[rep], "b_port": b_port[rep]}
+        gkey["a_hi"], gkey["b_hi"] = ends_of("src_hi", "dst_hi")
+        gkey["a_lo"], gkey["b_lo"] = ends_of("src_lo", "dst_lo")
+        ts = b.ts_ns[sl][row]
+        if self.evicted:
+            self._reopen(gkey, np.minimum.reduceat(ts, gstart))
+        table = self.table
+        no = len(table)
+        g_open = np.full(ng, -1, np.int64)
+        if no:
+            op = table.view()
+            codes, nk = K.flow_key_codes(*(np.concatenate([op[k], gkey[k]]) for k in KEY_FIELDS))
+            row_of = np.full(nk, -1, np.int64)
+            row_of[codes[:no]] = np.arange(no)
+            g_open = row_of[codes[no:]]
+        carried_g = np.flatnonzero(g_open >= 0)
+        cpos = gstart[carried_g]  # first packet of each key with an open flow
+        crow = g_open[carried_g]
+
+        is_tcp = proto[order] == TCP
+        flags = b.tcp_flags[sl][row]
+        d1 = ~src_a[order]  # B->A
 
         # --- gap splits: previous packet of the key in arrival order
         prev_ts = np.empty(m, np.int64)
         prev_ts[1:] = ts[:-1]
         prev_ts[0] = 0
-        prev_ts[with_carry] = carried["prev_ts"][cg[with_carry]]
-        has_prev = ~key_first | with_carry
-        idle = np.where(proto == TCP, TCP_IDLE_NS, UDP_IDLE_NS)
+        prev_ts[cpos] = table.column("prev_ts")[crow]
+        has_prev = ~key_first
+        has_prev[cpos] = True
+        idle = np.where(is_tcp, TCP_IDLE_NS, UDP_IDLE_NS)
         gap = has_prev & later_by_more_than(ts, prev_ts, idle)  # negative gaps are no gaps
 
-        # --- TCP bare-SYN split rule, by prefix maxima within gap segments
-        is_tcp = proto == TCP
+        # --- TCP bare-SYN split rule
         syn = is_tcp & ((flags & SYN) != 0)
         ack = (flags & ACK) != 0
         fin = is_tcp & ((flags & FIN) != 0)
@@ -369,25 +500,11 @@ class FlowAssembler:
         bare = syn & ~ack
         finrst = fin | rst
         seg_break = key_first | gap
-        seg = np.cumsum(seg_break) - 1
-        width = 2 * m + 8
-        base = seg.astype(np.int64) * width
-        pos = 2 * np.arange(m, dtype=np.int64) + 2
-        cont_seg = with_carry & ~gap
-        init_f = np.zeros(
-            m, np.int64
-        )  # 1 where a segment starts inside a carried flow that saw FIN/RST
-        init_f[cont_seg] = carried["fin_seen"][cg[cont_seg]].astype(np.int64)
-        inc_s = np.maximum.accumulate(base + np.where(bare, pos, 0))
-        inc_f = np.maximum.accumulate(base + np.maximum(np.where(finrst, pos + 1, 0), init_f))
-        exc_s = np.empty(m, np.int64)
-        exc_f = np.empty(m, np.int64)
-        exc_s[1:], exc_f[1:] = inc_s[:-1], inc_f[:-1]
-        exc_s[seg_break] = base[seg_break]
-        exc_f[seg_break] = base[seg_break] + init_f[seg_break]
-        syn_split = bare & (exc_f > exc_s)
-        piece_break = key_first | gap | syn_split
-        continues = key_first & (cg >= 0) & ~gap & ~syn_split  # first piece extends a carried flow
+        init_f = np.zeros(m, bool)  # a segment starts inside a carried flow that saw FIN/RST
+        cont = ~gap[cpos]
+        init_f[cpos[cont]] = table.column("fin_seen")[crow[cont]]
+        syn_split = syn_splits(bare, finrst, seg_break, init_f)
+        piece_break = seg_break | syn_split
 
         # --- pieces and their aggregates
         starts = np.flatnonzero(piece_break)
@@ -396,46 +513,54 @@ class FlowAssembler:
         ends[:-1] = starts[1:]
         ends[-1] = m
         pid = np.cumsum(piece_break) - 1
-        idx = np.arange(m, dtype=np.int64)
+        p_open = g_open[gs[starts]]
+        # the first piece of a key extends its open flow
+        piece_cont = key_first[starts] & (p_open >= 0) & ~gap[starts] & ~syn_split[starts]
 
-        def first_of(mask):
-            i = np.minimum.reduceat(np.where(mask, idx, m), starts)
-            found = i < m
-            i = np.minimum(i, m - 1)
-            return found, i
+        def first_in(mask):
+            """Per piece: whether ``mask`` holds for a packet, and the first one (0 if none)."""
+            i = np.flatnonzero(mask)
+            p = pid[i]
+            keep = np.ones(len(i), bool)
+            keep[1:] = p[1:] != p[:-1]
+            found = np.zeros(n_piece, bool)
+            at = np.zeros(n_piece, np.int64)
+            found[p[keep]] = True
+            at[p[keep]] = i[keep]
+            return found, at
 
         def first_arr(mask):
-            found, i = first_of(mask)
-            return np.where(found, arrival[i], INF)
+            found, i = first_in(mask)
+            return np.where(found, row[i] + arr0, INF)
 
-        d1 = direction == 1
-        piece = empty_state(n_piece)
-        piece["proto"], piece["ip_version"] = proto[starts], ipv[starts]
-        piece["a_hi"], piece["a_lo"], piece["a_port"] = a_hi[starts], a_lo[starts], a_port[starts]
-        piece["b_hi"], piece["b_lo"], piece["b_port"] = b_hi[starts], b_lo[starts], b_port[starts]
-        lengths = ends - starts
-        piece["pk1"] = np.add.reduceat(d1.astype(np.int64), starts)
-        piece["pk0"] = lengths - piece["pk1"]
-        piece["by1"] = np.add.reduceat(np.where(d1, wire, 0), starts)
-        piece["by0"] = np.add.reduceat(wire, starts) - piece["by1"]
+        def count_in(mask):
+            return np.bincount(pid[mask], minlength=n_piece)
+
+        wire = b.wire_len[sl][row]
+        piece: dict[str, np.ndarray] = {k: v[gs[starts]] for k, v in gkey.items()}
+        piece["ip_version"] = b.ip_version[sl][row[starts]]
+        piece["pk1"] = np.add.reduceat(d1, starts, dtype=np.int64)
+        piece["pk0"] = (ends - starts) - piece["pk1"]
+        piece["by1"] = np.add.reduceat(np.where(d1, wire, 0), starts, dtype=np.int64)
+        piece["by0"] = np.add.reduceat(wire, starts, dtype=np.int64) - piece["by1"]
         piece["first_ts"] = np.minimum.reduceat(ts, starts)
         piece["last_ts"] = np.maximum.reduceat(ts, starts)
         piece["prev_ts"] = ts[ends - 1]
-        piece["first_arr"], piece["first_dir"] = arrival[starts], direction[starts]
-        found, i = first_of(bare)
-        piece["syn_arr"] = np.where(found, arrival[i], INF)
-        piece["syn_dir"] = np.where(found, direction[i], -1)
-        found, i = first_of(syn & ack)
-        piece["synack_arr"] = np.where(found, arrival[i], INF)
-        piece["synack_dir"] = np.where(found, direction[i], -1)
-        piece["syn0"] = np.add.reduceat((bare & ~d1).astype(np.int64), starts)
-        piece["syn1"] = np.add.reduceat((bare & d1).astype(np.int64), starts)
-        piece["fin_seen"] = np.maximum.reduceat(finrst, starts)
+        piece["first_arr"], piece["first_dir"] = row[starts] + arr0, d1[starts]
+        found, i = first_in(bare)
+        piece["syn_arr"] = np.where(found, row[i] + arr0, INF)
+        piece["syn_dir"] = np.where(found, d1[i], -1)
+        found, i = first_in(syn & ack)
+        piece["synack_arr"] = np.where(found, row[i] + arr0, INF)
+        piece["synack_dir"] = np.where(found, d1[i], -1)
+        piece["syn0"] = count_in(bare & ~d1)
+        piece["syn1"] = count_in(bare & d1)
+        piece["fin_seen"] = np.logical_or.reduceat(finrst, starts)
         # Zeek history letters (RSTOS0 needs /^?S[^HAFGIQ]*R/ on the originator's letters)
         letter = is_tcp & (((flags & (SYN | FIN | RST | ACK)) != 0) | psh)
-        found, i = first_of(letter)
-        piece["let_arr"] = np.where(found, arrival[i], INF)
-        piece["let_dir"] = np.where(found, direction[i], -1)
+        found, i = first_in(letter)
+        piece["let_arr"] = np.where(found, row[i] + arr0, INF)
+        piece["let_dir"] = np.where(found, d1[i], -1)
         piece["let_s"] = found & bare[i] & ~fin[i] & ~rst[i]
         r_letter = rst & ~syn & ~fin
         nbits = syn.astype(np.int8) + fin + rst
@@ -448,8 +573,8 @@ class FlowAssembler:
         piece["r_arr0"], piece["r_arr1"] = first_arr(r_letter & ~d1), first_arr(r_letter & d1)
         piece["bad_arr0"], piece["bad_arr1"] = first_arr(bad & ~d1), first_arr(bad & d1)
         pay = psh & ~rst
-        piece["pay0"] = np.maximum.reduceat(pay & ~d1, starts)
-        piece["pay1"] = np.maximum.reduceat(pay & d1, starts)
+        piece["pay0"] = np.logical_or.reduceat(pay & ~d1, starts)
+        piece["pay1"] = np.logical_or.reduceat(pay & d1, starts)
 
         # --- Zeek TCP machine. Only packets that can change a state are fed:
         # control packets, and per run between them and per side the first
@@ -459,34 +584,34 @@ class FlowAssembler:
         control = syn | fin | rst
         run = np.cumsum(control | piece_break)
         # an attached later fragment (frag 2) has no TCP header: no flags to feed
-        plain = is_tcp & ~control & (col("frag")[order] != 2)
+        plain = is_tcp & ~control & (b.frag[sl][row] != 2)
         feed = control.copy()
         for mask in (plain & ~d1, plain & d1, plain & psh & ~d1, plain & psh & d1):
             feed[_first_per_run(mask, run)] = True
         events = np.flatnonzero(feed)
         ev_piece = pid[events]
         sym_a = symbol(
-            (direction[events] == 0).astype(np.uint8),
+            (~d1[events]).astype(np.uint8),
             syn[events].astype(np.uint8),
             ack[events].astype(np.uint8),
             fin[events].astype(np.uint8),
             rst[events].astype(np.uint8),
             psh[events].astype(np.uint8),
         ).astype(np.intp)
-        piece_cont = continues[starts]
-        piece_carry = np.where(piece_cont, cg[starts], -1)
         cont_idx = np.flatnonzero(piece_cont)
-        carry_rows = piece_carry[cont_idx]
+        carry_rows = p_open[cont_idx]
         init_a = np.zeros(n_piece, np.uint8)
         init_b = np.zeros(n_piece, np.uint8)
-        init_a[cont_idx] = carried["st_a"][carry_rows]
-        init_b[cont_idx] = carried["st_b"][carry_rows]
+        init_a[cont_idx] = table.column("st_a")[carry_rows]
+        init_b[cont_idx] = table.column("st_b")[carry_rows]
         piece["st_a"] = fold_states(sym_a, ev_piece, init_a)
         piece["st_b"] = fold_states(sym_a ^ 32, ev_piece, init_b)
+        piece["flow_id"] = np.zeros(n_piece, np.int64)
+        piece = _typed(piece)
 
         # --- merge first pieces with the flows they continue
         if len(cont_idx):
-            c = take_state(carried, carry_rows)
+            c = table.take(carry_rows)
             p = take_state(piece, cont_idx)
             for f in ("pk0", "pk1", "by0", "by1", "syn0", "syn1"):
                 p[f] = c[f] + p[f]
@@ -515,36 +640,33 @@ class FlowAssembler:
         # --- activity: packets and bytes per flow and time bin
         bin_ns = self.activity_bin_ns
         bins = (ts // bin_ns) * bin_ns
-        change = np.ones(m, bool)
-        change[1:] = (pid[1:] != pid[:-1]) | (bins[1:] != bins[:-1])
+        change = piece_break.copy()  # a new piece starts a new run
+        change[1:] |= bins[1:] != bins[:-1]
         rs = np.flatnonzero(change)
         self.activity.append(
             (
                 piece["flow_id"][pid[rs]],
                 bins[rs],
                 np.diff(np.append(rs, m)),
-                np.add.reduceat(wire, rs),
+                np.add.reduceat(wire, rs, dtype=np.int64),
             )
         )
 
-        # --- which flows stay open: the last piece of each key, and carried
-        # flows whose key this chunk did not touch
+        # --- the last piece of each key is its open flow; an open flow its
+        # key's first piece does not continue is finished, as are other pieces
         last_piece = np.ones(n_piece, bool)
         last_piece[:-1] = key_first[starts[1:]]
-        touched = np.zeros(ng, bool)
-        touched[gs[key_first]] = True
-        carried_touched = touched[gc]
-        carried_cont = np.zeros(nc, bool)
-        carried_cont[carry_rows] = True
+        last = np.flatnonzero(last_piece)  # one per key, in key order
+        has_open = g_open >= 0
+        first_cont = piece_cont[np.flatnonzero(key_first[starts])]  # one per key
         for done in (
             take_state(piece, ~last_piece),
-            take_state(carried, carried_touched & ~carried_cont),
+            table.take(g_open[has_open & ~first_cont]),
         ):
             if _state_len(done):
                 self.finished.append(done)
-        self.open = concat_states(
-            [take_state(carried, ~carried_touched), take_state(piece, last_piece)]
-        )
+        table.put(g_open[has_open], take_state(piece, last[has_open]))
+        table.append(take_state(piece, last[~has_open]))
 
     # ------------------------------------------------------------------
     def finish(self) -> dict[str, np.ndarray]:

@@ -43,6 +43,47 @@ def address_codes(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, int]:
     return _factorize(hi_codes * n_lo + lo_codes)
 
 
+def ordered_address_codes(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dense codes of 128-bit (hi, lo) addresses that keep their order (code
+    i < code j exactly when address i < address j), and the distinct
+    addresses, sorted: ``(codes, unique_hi, unique_lo)``."""
+    if not hi.any():  # IPv4-mapped and most IPv6-free captures: hi is all zero
+        codes, u = pd.factorize(lo, sort=True)
+        u = np.asarray(u, np.uint64)
+        return codes.astype(np.int64, copy=False), np.zeros(len(u), np.uint64), u
+    hc, hu = pd.factorize(hi, sort=True)
+    lc, lu = pd.factorize(lo, sort=True)
+    n_lo = len(lu)
+    codes, u = pd.factorize(hc.astype(np.int64) * n_lo + lc, sort=True)
+    u = np.asarray(u, np.int64)
+    return (
+        codes.astype(np.int64, copy=False),
+        np.asarray(hu, np.uint64)[u // n_lo],
+        np.asarray(lu, np.uint64)[u % n_lo],
+    )
+
+
+# Address-pair codes below this many addresses are packed with the ports into
+# one int64 (2 x 15 bits + 33), one hashing pass instead of two.
+PACKED_ADDRESSES = 1 << 15
+
+
+def endpoint_key_codes(
+    a_addr: np.ndarray, b_addr: np.ndarray, n_addr: int, a_port, b_port, is_udp
+) -> tuple[np.ndarray, int]:
+    """Dense codes of (A address code, B address code, A port, B port, UDP?)
+    given address codes below ``n_addr``: equal codes exactly when all are equal."""
+    ports = (
+        (a_port.astype(np.int64) << 17)
+        | (b_port.astype(np.int64) << 1)
+        | np.asarray(is_udp).astype(np.int64)
+    )
+    if n_addr <= PACKED_ADDRESSES:
+        return _factorize(((a_addr * n_addr + b_addr) << 33) | ports)
+    pair, _ = _factorize(a_addr * n_addr + b_addr)
+    return _factorize((pair << 33) | ports)
+
+
 def flow_key_codes(proto, a_hi, a_lo, a_port, b_hi, b_lo, b_port) -> tuple[np.ndarray, int]:
     """Dense codes of the flow key (proto, A address, A port, B address, B
     port): equal codes exactly when all five are equal."""
@@ -50,13 +91,7 @@ def flow_key_codes(proto, a_hi, a_lo, a_port, b_hi, b_lo, b_port) -> tuple[np.nd
     if n == 0:
         return np.zeros(0, np.int64), 0
     addr, n_addr = address_codes(np.concatenate([a_hi, b_hi]), np.concatenate([a_lo, b_lo]))
-    pair, _ = _factorize(addr[:n] * n_addr + addr[n:])
-    ports = (
-        (a_port.astype(np.int64) << 17)
-        | (b_port.astype(np.int64) << 1)
-        | (proto == 17).astype(np.int64)
-    )
-    return _factorize((pair << 33) | ports)
+    return endpoint_key_codes(addr[:n], addr[n:], n_addr, a_port, b_port, proto == 17)
 
 
 def unique_pairs(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:

@@ -236,3 +236,20 @@ def test_compaction_and_internal_slicing_change_nothing(case):
             same_table(packets_to_flows([b], RULE_PORTS), whole)
     finally:
         assemble.SUB_CHUNK = saved
+
+
+@settings(max_examples=20, deadline=None)
+@given(packet_sequences(max_size=40))
+def test_unpacked_key_codes_change_nothing(case):
+    """Keys of many addresses are coded in two hashing passes, not one."""
+    from auditor.flows import keys
+
+    b, cuts = case
+    whole = packets_to_flows([b], RULE_PORTS)
+    saved = keys.PACKED_ADDRESSES
+    try:
+        keys.PACKED_ADDRESSES = 0
+        same_table(packets_to_flows([b], RULE_PORTS), whole)
+        same_table(run(split(b, cuts), margin=0), whole)
+    finally:
+        keys.PACKED_ADDRESSES = saved
