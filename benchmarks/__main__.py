@@ -5,14 +5,17 @@ reused while their parameters match), then times, each as its own process
 with wall clock and peak RSS from ``os.wait4``:
 
 - ``zvr-audit flows FILE --csv /dev/null`` and ``zvr-audit audit FILE
-  --inventory INV --json /dev/null`` (``python3 -m auditor``);
+  --inventory INV --json /dev/null`` (``python3 -m auditor``) with ``--jobs 1``
+  (one core: the targets), and ``audit`` again with all cores (the default);
 - the anchors: a C loop over libpcap's ``pcap_next_ex`` (built here with gcc),
   argus + racluster, scapy's ``RawPcapReader`` with manual parsing, dpkt,
   and tshark ``-z conv,tcp`` on a cut of the capture;
 
 and prints a table with packets/s, MB/s, peak RSS, the speed-up of zvr-audit
-against each anchor, and the targets of issues 2 and 4 with PASS/FAIL. See
-``benchmarks/README.md``.
+against each anchor, and the targets of issues 2 and 4 with PASS/FAIL. Then it
+cuts the full-size capture into 8 ring-buffer segments and audits that
+directory with ``--jobs 1`` and ``--jobs 2`` (issue 4: at least 1.6x faster).
+See ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -197,11 +200,21 @@ def warm(path: Path) -> None:
 ZVR_LIBRARY_FALLBACK = HERE / "zvr_library.py"
 
 
+ONE_CORE = ("--jobs", "1")
+ALL_CORES_AUDIT = "zvr-audit audit, all cores"
+
+
 def _one_core(command: str) -> list[str]:
-    """``--jobs 1`` where the subcommand has it: the targets are for one core."""
+    """``--jobs 1`` where the subcommand has it: the targets are for one core
+    (``--jobs 1`` keeps everything on one thread; CPU s ~ wall s shows it)."""
     r = subprocess.run([PY, "-m", "auditor", command, "--help"], cwd=REPO, check=False,
                        capture_output=True, text=True)
-    return ["--jobs", "1"] if "--jobs" in r.stdout else []
+    return list(ONE_CORE) if "--jobs" in r.stdout else []
+
+
+def _cores_note(argv: list[str], note: str) -> str:
+    one = any(argv[i:i + 2] == list(ONE_CORE) for i in range(len(argv)))
+    return "; ".join(x for x in (("--jobs 1: one core" if one else ""), note) if x)
 
 
 def probe_zvr(tiny: Capture) -> tuple[list[str] | None, str, list[str] | None, str]:
@@ -250,11 +263,16 @@ def tools_for(pcap_count: Path | None, zvr: tuple, cut_anchors: set[str]) -> tup
     else:
         absent("C libpcap pcap_next_ex count", "anchor", "could not build pcap_count")
     if flows_argv:
-        tools.append(Tool("zvr-audit flows", [flows_argv], note=flows_note, kind="zvr"))
+        tools.append(Tool("zvr-audit flows", [flows_argv], note=_cores_note(flows_argv, flows_note), kind="zvr"))
     else:
         absent("zvr-audit flows", "zvr", flows_note)
     if audit_argv:
-        tools.append(Tool("zvr-audit audit", [audit_argv], ok_codes=(0, 1), note=audit_note, kind="zvr"))
+        tools.append(Tool("zvr-audit audit", [audit_argv], ok_codes=(0, 1), note=_cores_note(audit_argv, audit_note),
+                          kind="zvr"))
+        if ONE_CORE[0] in audit_argv:
+            all_cores = [a for a in audit_argv if a not in ONE_CORE]
+            tools.append(Tool(ALL_CORES_AUDIT, [all_cores], ok_codes=(0, 1), kind="zvr",
+                              note=f"default --jobs: all {os.cpu_count()} cores; not a target, for comparison"))
     else:
         absent("zvr-audit audit", "zvr", audit_note)
     if shutil.which("argus") and shutil.which("racluster"):
@@ -503,6 +521,94 @@ def memory_check(zvr: tuple, seed: int, regenerate: bool) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------
+# Several files on two cores (issue 4: a directory of 8 captures audits at
+# least 1.6x faster with --jobs 2 than with --jobs 1)
+PARALLEL_TARGET = 1.6
+
+
+def ensure_segments(cap: Capture, parts: int) -> Path:
+    """The capture cut into ``parts`` ring-buffer segments at record
+    boundaries, in ``data/<stem>.seg<parts>/`` (reused while the capture is
+    unchanged)."""
+    from benchmarks.segments import split_capture
+
+    folder = DATA / f"{cap.path.stem}.seg{parts}"
+    done = DATA / f"{cap.path.stem}.seg{parts}.done.json"
+    st = cap.path.stat()
+    params = {"source": cap.path.name, "size": st.st_size, "mtime": st.st_mtime, "parts": parts}
+    if not (done.exists() and json.loads(done.read_text()) == params
+            and len(list(folder.glob("seg-*.pcap"))) == parts):
+        t0 = time.perf_counter()
+        split_capture(cap.path, parts, folder)
+        done.write_text(json.dumps(params))
+        print(f"  cut {cap.path.name} into {parts} segments in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return folder
+
+
+def _same_report(a: Path, b: Path) -> bool | None:
+    try:
+        ra, rb = (json.loads(p.read_text()) for p in (a, b))
+    except (OSError, ValueError):
+        return None
+    for r in (ra, rb):
+        r.pop("generated_at", None)
+    return ra == rb
+
+
+def parallel_table(parts: int, cap: Capture, best: dict[int, Run | None], identical: bool | None,
+                   load: str) -> str:
+    """The --jobs 1 / --jobs 2 table and the issue-4 target row."""
+    lines = [f"### {parts} captures on {os.cpu_count()} cores: --jobs 2 against --jobs 1", "",
+             (f"`zvr-audit audit DIR --jobs N` on a directory of {parts} ring-buffer segments cut from "
+              f"{cap.path.name} at record boundaries ({cap.packets:,} packets, {cap.file_bytes / 1e6:,.0f} MB in all)."),
+             "", "| --jobs | seconds | CPU s | peak RSS MB |", "|---:|---:|---:|---:|"]
+    for jobs, r in sorted(best.items()):
+        if r is None:
+            lines.append(f"| {jobs} | - | - | - |")
+        else:
+            lines.append(f"| {jobs} | {r.seconds:.2f} | {r.cpu_seconds:.2f} | {r.peak_rss_mb:.0f} |")
+    one, two = best.get(1), best.get(2)
+    ratio = one.seconds / two.seconds if one and two and two.seconds else None
+    same = {True: "identical", False: "DIFFERENT", None: "not compared"}[identical]
+    lines += ["", f"Reports of the two runs (generated_at aside): {same}. {load}", "",
+              "| issue | target | measured | result |", "|---|---|---:|---|",
+              (f"| 4 | {parts} captures: --jobs 2 >= {PARALLEL_TARGET}x faster than --jobs 1 | "
+               + ("- | NOT MEASURED |" if ratio is None else
+                  f"{ratio:.2f}x | {'PASS' if ratio >= PARALLEL_TARGET and identical is not False else 'FAIL'} |"))]
+    return "\n".join(lines)
+
+
+def parallel_check(zvr: tuple, cap: Capture, parts: int, repeat: int) -> str:
+    """Audit the segments with --jobs 1 and --jobs 2, interleaved, best of ``repeat``."""
+    audit_argv = zvr[2]
+    title = f"### {parts} captures: --jobs 2 against --jobs 1"
+    if audit_argv is None or ONE_CORE[0] not in audit_argv:
+        return f"{title}\n\nzvr-audit audit with --jobs is not available: nothing to measure."
+    folder = ensure_segments(cap, parts)
+    for seg in sorted(folder.glob("seg-*.pcap")):
+        warm(seg)
+    best: dict[int, Run | None] = {1: None, 2: None}
+    reports = {jobs: DATA / f"{folder.name}.jobs{jobs}.json" for jobs in best}
+    load_before = os.getloadavg()[0]
+    for rep in range(repeat):
+        for jobs in (1, 2):
+            print(f"  {parts} segments run {rep + 1}: --jobs {jobs} ...", file=sys.stderr, flush=True)
+            argv = [a.replace("{FILE}", str(folder)).replace("{INV}", str(cap.inventory))
+                    .replace("/dev/null", str(reports[jobs])) for a in audit_argv]
+            argv[argv.index(ONE_CORE[0]) + 1] = str(jobs)
+            r = run_measured(argv)
+            if r.rc not in (0, 1):
+                last = (r.stderr.strip().splitlines() or [""])[-1]
+                return f"{title}\n\n--jobs {jobs} failed (exit {r.rc}): {last}"
+            prev = best[jobs]
+            if prev is None or r.seconds < prev.seconds:
+                best[jobs] = r
+    load = (f"Best of {repeat} interleaved runs; load average {load_before:.2f} before, "
+            f"{os.getloadavg()[0]:.2f} after.")
+    return parallel_table(parts, cap, best, _same_report(reports[1], reports[2]), load)
+
+
 def profile(zvr: tuple, cap: Capture) -> str:
     """cProfile of zvr-audit (audit if wired, else flows) on the capture."""
     flows_argv, _, audit_argv, _ = zvr
@@ -533,6 +639,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cut-anchors", default="", help="comma list of scapy,dpkt to run on the cut only")
     ap.add_argument("--memory", action="store_true", help="also the memory check at 0.2, 1 and 3 GB (slow)")
     ap.add_argument("--profile", action="store_true", help="also cProfile zvr-audit on the full-size capture")
+    ap.add_argument("--segments", type=int, default=8,
+                    help="audit the full-size capture cut into this many files with --jobs 1 and 2 (0: skip)")
     ap.add_argument("--regenerate", action="store_true", help="regenerate captures even if cached")
     ap.add_argument("--seed", type=int, default=generate.DEFAULT_SEED)
     ap.add_argument("--markdown", type=Path, default=DATA / "last-run.md", help="also write the report here")
@@ -577,6 +685,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(sections[-5:]), flush=True)
         (DATA / f"last-run-{cap.path.stem}.json").write_text(
             json.dumps({"machine": info, "results": [asdict(r) for r in results]}, indent=1))
+    if args.segments > 0:
+        sections += ["", parallel_check(zvr, caps[0], args.segments, repeat)]
+        print(sections[-1], flush=True)
     if args.profile:
         sections += ["", profile(zvr, caps[0])]
         print(sections[-1])

@@ -135,3 +135,41 @@ def test_target_table_passes_and_fails_on_ratios(tmp_path: Path) -> None:
     assert "FAIL" in rows["audit within 4x of the C libpcap loop"]  # 5x the C loop's time
     assert "FAIL" in rows["audit >= 3x argus + racluster"]
     assert "FAIL" in rows["audit >= 10x scapy"] and "1.60x" in rows["audit >= 10x scapy"]
+
+
+def test_segments_are_the_capture_cut_at_record_boundaries(
+    capture: generate.Generated, tmp_path: Path
+) -> None:
+    from benchmarks.segments import split_capture
+
+    segments = split_capture(capture.path, 8, tmp_path / "seg")
+    assert [s.name for s in segments] == [f"seg-{i:02d}.pcap" for i in range(1, 9)]
+    def records(path: Path) -> list:
+        with RawPcapReader(str(path)) as reader:
+            return list(reader)
+
+    whole = records(capture.path)
+    parts = [rec for seg in segments for rec in records(seg)]
+    assert [data for data, _ in parts] == [data for data, _ in whole]
+    assert [(m.sec, m.usec, m.wirelen) for _, m in parts] == [(m.sec, m.usec, m.wirelen) for _, m in whole]
+    sizes = [s.stat().st_size for s in segments]
+    assert max(sizes) < 2 * min(sizes)
+
+
+def test_parallel_table_passes_at_1_6x_and_needs_identical_reports(tmp_path: Path) -> None:
+    from benchmarks.__main__ import Run, parallel_table
+
+    cap_file = tmp_path / "c.pcap"
+    cap_file.write_bytes(b"\0" * 100)
+    cap = Capture("full-size frames", cap_file, cap_file, cap_file, 1000, 100, 65535)
+
+    def run(seconds: float) -> Run:
+        return Run(seconds, seconds * 1.5, 100.0, 0, "", "")
+
+    def row(text: str) -> str:
+        return next(line for line in text.splitlines() if line.startswith("| 4 |"))
+
+    assert "1.60x | PASS" in row(parallel_table(8, cap, {1: run(3.2), 2: run(2.0)}, True, ""))
+    assert "1.50x | FAIL" in row(parallel_table(8, cap, {1: run(3.0), 2: run(2.0)}, True, ""))
+    assert "FAIL" in row(parallel_table(8, cap, {1: run(4.0), 2: run(2.0)}, False, ""))
+    assert "NOT MEASURED" in row(parallel_table(8, cap, {1: run(3.0), 2: None}, None, ""))
