@@ -59,7 +59,7 @@ static PyObject *walk_pcap(PyObject *self, PyObject *args)
     return Py_BuildValue("nni", n, pos, absurd);
 }
 
-/* walk_pcapng(buf, pos, end, max_records, big_endian, max_packet_block, out_pos, out_kind)
+/* walk_pcapng(buf, pos, end, max_records, big_endian, max_packet_block, out_pos, out_kind[, headers])
  *   Walks a run of whole, well-formed packet blocks (Enhanced 6, Simple 3,
  *   obsolete Packet 2): length a multiple of 4, at least 12, at most
  *   max_packet_block, inside the buffer, the same at both ends. It stops at
@@ -67,23 +67,28 @@ static PyObject *walk_pcap(PyObject *self, PyObject *args)
  *   to auditor.capture.pcapng.walk_pcapng_blocks, which applies exactly the
  *   same checks (and handles sections, interfaces and every other block).
  *   out_pos / out_kind: writable int64 buffers receiving block offsets/types.
+ *   headers (optional): 28 bytes per block, each block's first 28 bytes (the
+ *        Enhanced Packet Block header; zeros past the buffer's end), copied
+ *        while the block is in cache.
  * returns (count, next_pos)
  */
 static PyObject *walk_pcapng(PyObject *self, PyObject *args)
 {
-    Py_buffer buf, out_pos, out_kind;
+    Py_buffer buf, out_pos, out_kind, hdr = {0};
     Py_ssize_t pos, end, max_records;
     int big;
     unsigned long max_block;
-    if (!PyArg_ParseTuple(args, "y*nnnpkw*w*", &buf, &pos, &end, &max_records, &big, &max_block,
-                          &out_pos, &out_kind))
+    if (!PyArg_ParseTuple(args, "y*nnnpkw*w*|w*", &buf, &pos, &end, &max_records, &big, &max_block,
+                          &out_pos, &out_kind, &hdr))
         return NULL;
     if (end > buf.len) end = buf.len;
     if ((Py_ssize_t)(out_pos.len / 8) < max_records) max_records = out_pos.len / 8;
     if ((Py_ssize_t)(out_kind.len / 8) < max_records) max_records = out_kind.len / 8;
+    if (hdr.buf && (Py_ssize_t)(hdr.len / 28) < max_records) max_records = hdr.len / 28;
     const unsigned char *b = (const unsigned char *)buf.buf;
     int64_t *op = (int64_t *)out_pos.buf;
     int64_t *ok = (int64_t *)out_kind.buf;
+    unsigned char *h = (unsigned char *)hdr.buf;
     Py_ssize_t n = 0;
     Py_BEGIN_ALLOW_THREADS
     while (n < max_records && pos >= 0 && pos + 12 <= end) {
@@ -95,6 +100,11 @@ static PyObject *walk_pcapng(PyObject *self, PyObject *args)
         if (rd32(b + pos + len - 4, big) != len) break;
         op[n] = pos;
         ok[n] = type;
+        if (h) {
+            Py_ssize_t avail = buf.len - pos < 28 ? buf.len - pos : 28;
+            memcpy(h + 28 * n, b + pos, (size_t)avail);
+            if (avail < 28) memset(h + 28 * n + avail, 0, (size_t)(28 - avail));
+        }
         n++;
         pos += len;
     }
@@ -102,6 +112,7 @@ static PyObject *walk_pcapng(PyObject *self, PyObject *args)
     PyBuffer_Release(&buf);
     PyBuffer_Release(&out_pos);
     PyBuffer_Release(&out_kind);
+    if (hdr.buf) PyBuffer_Release(&hdr);
     return Py_BuildValue("nn", n, pos);
 }
 

@@ -99,6 +99,38 @@ except ImportError:  # pragma: no cover - depends on the build
     _walk_pcapng_c = None
 
 
+class PacketBlockRuns:
+    """Runs of whole packet blocks walked as each piece of the reader's
+    buffer is read (compiled walk; the bytes are still in cache), with each
+    block's first 28 bytes copied on the way. A run of packet blocks changes
+    no state, so the fields can be computed later, before the buffer changes;
+    anything else (section or interface blocks, damage) stops the run and is
+    left to ``walk_pcapng_blocks``, which starts where the run stopped."""
+
+    def __init__(self, max_records: int) -> None:
+        self.pos = np.empty(max_records, np.int64)
+        self.kind = np.empty(max_records, np.int64)
+        self.headers = np.empty((max_records, 28), np.uint8)
+        self.n = 0
+
+    def walk(self, arr: np.ndarray, pos: int, end: int, room: int, st: PcapngState) -> int:
+        room = min(room, len(self.pos) - self.n)
+        if room <= 0 or not st.sections or _walk_pcapng_c is None:
+            return pos
+        n = self.n
+        got, pos = _walk_pcapng_c(arr, pos, end, room, st.endian == ">", MAX_PACKET_BLOCK,
+                                  self.pos[n:], self.kind[n:], self.headers[n:])
+        self.n += got
+        return pos
+
+    def take(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n, self.n = self.n, 0
+        return self.pos[:n], self.kind[:n], self.headers[:n]
+
+
+COMPILED_RUNS = _walk_pcapng_c is not None
+
+
 def walk_pcapng_blocks(
     buf: memoryview, pos: int, end: int, max_records: int, st: PcapngState
 ) -> tuple[np.ndarray, np.ndarray, int, tuple[int, str] | None, int]:
@@ -218,11 +250,12 @@ def _ticks_to_ns(ticks: np.ndarray, iface: Interface) -> np.ndarray:
 
 
 def block_fields(
-    arr: np.ndarray, blocks: np.ndarray, kinds: np.ndarray, st: PcapngState
+    arr: np.ndarray, blocks: np.ndarray, kinds: np.ndarray, st: PcapngState, headers: np.ndarray | None = None
 ) -> tuple[tuple[np.ndarray, ...], int, str | None]:
     """Vectorised fields of packet blocks: ((ts_ns, has_ts, caplen, wire_len,
-    data_off, linktype), number of good blocks, damage at the first bad one)."""
-    hdr = np.ascontiguousarray(sliding_window_view(arr, 28)[blocks])
+    data_off, linktype), number of good blocks, damage at the first bad one).
+    ``headers``: the blocks' first 28 bytes when the walk copied them."""
+    hdr = np.ascontiguousarray(sliding_window_view(arr, 28)[blocks] if headers is None else headers)
     f = hdr.view(st.endian + "u4").astype(np.int64)
     blen = f[:, 1]
     epb = kinds != SPB
