@@ -126,6 +126,7 @@ def packets_to_flows(
     fragments = FragmentAttacher()
     for batch in coalesce_batches(batches, coalesce_packets):
         assembler.add(fragments.attach(batch))
+        del batch  # not held while the next one is gathered
     table = state_to_flow_table(assembler, rule_ports or {})
     table.attached_fragments = dict(fragments.attached)
     return table
@@ -143,15 +144,18 @@ def coalesce_batches(batches: Iterable[PacketBatch], min_packets: int) -> Iterat
         n = len(batch)
         if n >= min_packets:
             if held:
-                yield _join(held)
-                held, count = [], 0
+                joined, held, count = _join(held), [], 0
+                yield joined
+                del joined
             yield batch
             continue
         held.append(batch)
+        del batch
         count += n
         if count >= min_packets:
-            yield _join(held)
-            held, count = [], 0
+            joined, held, count = _join(held), [], 0  # the parts go before the joined batch is used
+            yield joined
+            del joined
     if held:
         yield _join(held)
 
@@ -199,33 +203,48 @@ def state_to_flow_table(
     assembler: FlowAssembler, rule_ports: Mapping[str, frozenset[int]]
 ) -> FlowTable:
     """The assembler's flows as the stage's output: client and server sides,
-    conn_state, ICMP attachment, text columns, sorted rows."""
+    conn_state, ICMP attachment, text columns, sorted rows. Uses the
+    assembler up. Memory: the flows' state is sorted once, column by column,
+    columns are dropped once used, and the output columns, made in row
+    order, become the DataFrame without a copy; text columns share one
+    string per address, protocol and conn_state."""
     st = assembler.finish()
     n = len(st["flow_id"])
     ca, certain = _client_is_a(st, rule_ports)
-    client_hi, server_hi = _side(ca, st["a_hi"], st["b_hi"])
-    client_lo, server_lo = _side(ca, st["a_lo"], st["b_lo"])
-    client_port, server_port = _side(ca, st["a_port"], st["b_port"])
-    pk_c2s, pk_s2c = _side(ca, st["pk0"], st["pk1"])
-    by_c2s, by_s2c = _side(ca, st["by0"], st["by1"])
-    syn_c, _ = _side(ca, st["syn0"], st["syn1"])
+    for f in ("syn_arr", "synack_arr", "syn_dir", "synack_dir", "first_dir", "prev_ts", "fin_seen", "let_arr"):
+        del st[f]  # the direction is known; these were for splitting
     is_tcp = st["proto"] == 6
-
-    # Zeek's conn_state with orig = client
-    joint = np.where(ca, st["st_a"], st["st_b"])
-    pay_o, pay_r = _side(ca, st["pay0"], st["pay1"])
-    r_o, _ = _side(ca, st["r_arr0"], st["r_arr1"])
-    bad_o, _ = _side(ca, st["bad_arr0"], st["bad_arr1"])
-    orig_dir = np.where(ca, 0, 1)
-    rstos0 = st["let_s"] & (st["let_dir"] == orig_dir) & (r_o != INF) & (r_o < bad_o)
-    conn_state = np.where(
-        is_tcp,
-        conn_state_codes(joint.astype(np.int64), pay_o, pay_r, rstos0),
-        udp_conn_state_codes(pk_c2s, pk_s2c),
+    # each address once: its text, and its rank in text order (to sort by text)
+    addr, text, rank = K.address_text_codes(
+        np.concatenate([st["a_hi"], st["b_hi"]]), np.concatenate([st["a_lo"], st["b_lo"]])
     )
+    client_addr, server_addr = _side(ca, addr[:n], addr[n:])
+    client_port, server_port = _side(ca, st["a_port"], st["b_port"])
+    del addr
+    # deterministic order (SPEC columns; text sorted as text); the flow's
+    # first arrival breaks full ties
+    order = np.lexsort(
+        (
+            st["first_arr"],
+            ~is_tcp,
+            server_port,
+            rank[server_addr],
+            client_port,
+            rank[client_addr],
+            st["first_ts"],
+        )
+    )
+    del rank
+    for k in list(st):  # rows in output order, one column at a time
+        st[k] = st[k][order]
+    ca, certain, is_tcp = ca[order], certain[order], is_tcp[order]
+    client_addr, server_addr = client_addr[order], server_addr[order]
+    client_port, server_port = client_port[order], server_port[order]
+    del order
 
     # ICMP errors
     err = concat_icmp(assembler.icmp_errors)
+    assembler.icmp_errors = []
     target, unmatched = attach_icmp(st, err)
     icmp_count = np.bincount(target[target >= 0], minlength=n).astype(np.int64)
     icmp_type = np.full(n, -1, np.int64)
@@ -238,32 +257,47 @@ def state_to_flow_table(
         icmp_type[rows] = err.icmp_type[e]
         icmp_code[rows] = err.icmp_code[e]
         icmp_reporter[rows] = K.addresses_to_text(err.reporter_hi[e], err.reporter_lo[e])
+    del err, target, hit
 
-    texts, ranks = K.addresses_to_text_and_rank(
-        np.concatenate([client_hi, server_hi]), np.concatenate([client_lo, server_lo])
+    # Zeek's conn_state with orig = client
+    pk_c2s, pk_s2c = _side(ca, st.pop("pk0"), st.pop("pk1"))
+    r_o = np.where(ca, st.pop("r_arr0"), st.pop("r_arr1"))
+    bad_o = np.where(ca, st.pop("bad_arr0"), st.pop("bad_arr1"))
+    rstos0 = st.pop("let_s") & (st.pop("let_dir") == np.where(ca, 0, 1)) & (r_o != INF) & (r_o < bad_o)
+    del r_o, bad_o
+    conn_state = np.where(
+        is_tcp,
+        conn_state_codes(
+            np.where(ca, st.pop("st_a"), st.pop("st_b")).astype(np.int64),
+            *_side(ca, st.pop("pay0"), st.pop("pay1")),
+            rstos0,
+        ),
+        udp_conn_state_codes(pk_c2s, pk_s2c),
     )
-    # deterministic order (SPEC columns; text sorted as text); the flow's
-    # first arrival breaks full ties
-    order = np.lexsort(
-        (st["first_arr"], ~is_tcp, server_port, ranks[n:], client_port, ranks[:n], st["first_ts"])
-    )
+    del rstos0
+    by_c2s, by_s2c = _side(ca, st.pop("by0"), st.pop("by1"))
+    syn_c = np.where(ca, st.pop("syn0"), st.pop("syn1"))
+    client_hi, server_hi = _side(ca, st.pop("a_hi"), st.pop("b_hi"))
+    client_lo, server_lo = _side(ca, st.pop("a_lo"), st.pop("b_lo"))
+    protos = np.array(["udp", "tcp"], dtype=object)
+
     columns = {
-        "client_ip": texts[:n],
+        "client_ip": text[client_addr],
         "client_port": client_port,
-        "server_ip": texts[n:],
+        "server_ip": text[server_addr],
         "server_port": server_port,
-        "proto": np.where(is_tcp, "tcp", "udp").astype(object),
-        "first_ts": st["first_ts"],
-        "last_ts": st["last_ts"],
+        "proto": protos[is_tcp.astype(np.intp)],
+        "first_ts": iso_utc_array(st["first_ts"]),
+        "last_ts": iso_utc_array(st["last_ts"]),
         "packets_c2s": pk_c2s,
         "packets_s2c": pk_s2c,
         "bytes_c2s": by_c2s,
         "bytes_s2c": by_s2c,
-        "conn_state": conn_state.astype(object),
+        "conn_state": conn_state,
         "direction_certain": certain,
-        "first_ts_ns": st["first_ts"],
-        "last_ts_ns": st["last_ts"],
-        "ip_version": st["ip_version"],
+        "first_ts_ns": st.pop("first_ts"),
+        "last_ts_ns": st.pop("last_ts"),
+        "ip_version": st.pop("ip_version"),
         "client_hi": client_hi,
         "client_lo": client_lo,
         "server_hi": server_hi,
@@ -274,20 +308,20 @@ def state_to_flow_table(
         "icmp_code": icmp_code,
         "icmp_reporter": icmp_reporter,
     }
-    columns = {k: np.asarray(v)[order] for k, v in columns.items()}
-    columns["first_ts"] = iso_utc_array(columns["first_ts"])
-    columns["last_ts"] = iso_utc_array(columns["last_ts"])
-    # pd.Series(dtype=object) keeps text columns object (pandas 3 would infer its str dtype)
+    # pd.Series(dtype=object) keeps text columns object (pandas 3 would infer its str dtype);
+    # copy=False: the arrays become the columns (a dict would otherwise be copied into blocks)
     flows = pd.DataFrame(
         {
-            c.name: pd.Series(columns[c.name], dtype=object, copy=False)
+            c.name: pd.Series(columns.pop(c.name), dtype=object, copy=False)
             if c.dtype == "object"
-            else columns[c.name].astype(c.dtype, copy=False)
+            else columns.pop(c.name).astype(c.dtype, copy=False)
             for c in FLOW_COLUMNS
-        }
+        },
+        copy=False,
     )
     row_of_flow_id = np.empty(n, np.int64)
-    row_of_flow_id[st["flow_id"][order]] = np.arange(n)
+    row_of_flow_id[st.pop("flow_id")] = np.arange(n)
+    del st
 
     activity = _activity(assembler, row_of_flow_id)
     return FlowTable(
@@ -300,11 +334,15 @@ def state_to_flow_table(
 
 
 def _activity(assembler: FlowAssembler, row_of_flow_id: np.ndarray) -> pd.DataFrame:
-    if not assembler.activity:
+    """Packets and bytes per flow row and time bin (uses ``assembler.activity`` up)."""
+    parts, assembler.activity = assembler.activity, []
+    if not parts:
         return _empty_activity()
-    fid, bins, pk, by = (np.concatenate(parts) for parts in zip(*assembler.activity))
+    fid, bins, pk, by = (np.concatenate(p) for p in zip(*parts))
+    del parts
     # a flow's bin may come in several parts (chunks, pieces): sum them
     row = row_of_flow_id[fid]
+    del fid
     order = np.lexsort((bins, row))
     row, bins, pk, by = (
         row[order],
@@ -321,5 +359,6 @@ def _activity(assembler: FlowAssembler, row_of_flow_id: np.ndarray) -> pd.DataFr
             "bin_start_ns": bins[starts].astype(np.int64),
             "packets": np.add.reduceat(pk, starts),
             "bytes": np.add.reduceat(by, starts),
-        }
+        },
+        copy=False,
     )

@@ -212,6 +212,52 @@ def syn_splits(bare: np.ndarray, finrst: np.ndarray, seg_break: np.ndarray, init
     return out
 
 
+def _group(
+    b: PacketBatch, sl: slice, n: int, sel: np.ndarray, addr: np.ndarray, n_addr: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """The slice's TCP/UDP packets ``sel`` grouped by flow key, arrival order
+    inside a key: each packet's row in the slice, its key's group (the k-th
+    group has code k), each key once (``KEY_FIELDS``), and whether each packet
+    goes B->A. ``addr``: address codes (in address order, below ``n_addr``)
+    of the slice's sources, then its destinations."""
+    whole = len(sel) == n
+
+    def col(name):  # a column of the flow packets, in slice order
+        c = getattr(b, name)[sl]
+        return c if whole else c[sel]
+
+    sport, dport, proto = col("sport"), col("dport"), col("proto")
+    src, dst = addr[:n], addr[n:]
+    if not whole:
+        src, dst = src[sel], dst[sel]
+    # side A is the smaller (address, port) endpoint; the codes keep address order
+    src_a = (src < dst) | ((src == dst) & (sport <= dport))
+    a_port = np.where(src_a, sport, dport)
+    b_port = np.where(src_a, dport, sport)
+    gp, ng = K.endpoint_key_codes(
+        np.where(src_a, src, dst), np.where(src_a, dst, src), n_addr, a_port, b_port, proto == UDP
+    )
+    order = K.stable_group_order(gp, ng)
+    gs = gp[order]
+    del gp
+    # the first packet of each group
+    first = np.ones(len(order), bool)
+    first[1:] = gs[1:] != gs[:-1]
+    rep = order[first]
+    row = order if whole else sel[order]
+    rep_row = row[first]
+    g_src_a = src_a[rep]
+
+    def ends_of(src_name, dst_name):
+        s_, d_ = getattr(b, src_name)[sl][rep_row], getattr(b, dst_name)[sl][rep_row]
+        return np.where(g_src_a, s_, d_), np.where(g_src_a, d_, s_)
+
+    gkey = {"proto": proto[rep], "a_port": a_port[rep], "b_port": b_port[rep]}
+    gkey["a_hi"], gkey["b_hi"] = ends_of("src_hi", "dst_hi")
+    gkey["a_lo"], gkey["b_lo"] = ends_of("src_lo", "dst_lo")
+    return row, gs, gkey, ~src_a[order]
+
+
 class OpenTable:
     """The open flows: ``STATE_FIELDS`` columns with room to grow, rows
     ``0..len-1`` in use, one per key, in no particular order. Rows are
@@ -269,10 +315,10 @@ class OpenTable:
             self._resize(max(2 * end, 1024))
 
     def _resize(self, cap: int) -> None:
-        new = empty_state(cap)
-        for k, v in new.items():
-            v[: self.n] = self.cols[k][: self.n]
-        self.cols = new
+        for k, v in self.cols.items():  # one column at a time: one spare column at most
+            new = np.zeros(cap, v.dtype)
+            new[: self.n] = v[: self.n]
+            self.cols[k] = new
 
 
 class FlowAssembler:
@@ -324,8 +370,9 @@ class FlowAssembler:
             any_ip = bool(has_ip.any())
             if any_ip or len(sel):
                 # every source and destination of the slice, coded once in address order
+                src_hi, dst_hi = b.src_hi[sl], b.dst_hi[sl]
                 addr, u_hi, u_lo = K.ordered_address_codes(
-                    np.concatenate([b.src_hi[sl], b.dst_hi[sl]]),
+                    np.concatenate([src_hi, dst_hi]) if src_hi.any() or dst_hi.any() else None,
                     np.concatenate([b.src_lo[sl], b.dst_lo[sl]]),
                 )
                 if any_ip:
@@ -339,7 +386,9 @@ class FlowAssembler:
                         self.addresses, np.column_stack([u_hi[seen], u_lo[seen]])
                     )
                 if len(sel):
-                    self._assemble(b, sl, n, sel, arr0, addr, len(u_hi))
+                    grouped = _group(b, sl, n, sel, addr, len(u_hi))
+                    del addr  # the slice's temporaries stay few
+                    self._assemble(b, sl, arr0, *grouped)
         self._evict()
         self._compact()
 
@@ -413,54 +462,19 @@ class FlowAssembler:
         self,
         b: PacketBatch,
         sl: slice,
-        n: int,
-        sel: np.ndarray,
         arr0: int,
-        addr: np.ndarray,
-        n_addr: int,
+        row: np.ndarray,
+        gs: np.ndarray,
+        gkey: dict[str, np.ndarray],
+        d1: np.ndarray,
     ) -> None:
-        """Flows of the slice's TCP/UDP packets ``sel``; ``addr``: address
-        codes (in address order, below ``n_addr``) of the slice's sources,
-        then its destinations."""
-        m = len(sel)
-        whole = m == n
-
-        def col(name):  # a column of the flow packets, in slice order
-            c = getattr(b, name)[sl]
-            return c if whole else c[sel]
-
-        sport, dport, proto = col("sport"), col("dport"), col("proto")
-        src, dst = addr[:n], addr[n:]
-        if not whole:
-            src, dst = src[sel], dst[sel]
-        # side A is the smaller (address, port) endpoint; the codes keep address order
-        src_a = (src < dst) | ((src == dst) & (sport <= dport))
-        a_port = np.where(src_a, sport, dport)
-        b_port = np.where(src_a, dport, sport)
-        gp, ng = K.endpoint_key_codes(
-            np.where(src_a, src, dst), np.where(src_a, dst, src), n_addr, a_port, b_port, proto == UDP
-        )
-        # packets grouped by key (the k-th group has code k), arrival order inside
-        order = K.stable_group_order(gp, ng)
-        gs = gp[order]
-        row = order if whole else sel[order]  # each packet's row in the slice
+        """Flows of the slice's TCP/UDP packets grouped by key (``_group``)."""
+        m = len(row)
         key_first = np.empty(m, bool)
         key_first[0] = True
         key_first[1:] = gs[1:] != gs[:-1]
         gstart = np.flatnonzero(key_first)
-
-        # --- each key once, and its open flow (row of the open table, -1 without one)
-        rep = order[gstart]
-        rep_row = row[gstart]
-        g_src_a = src_a[rep]
-
-        def ends_of(src_name, dst_name):
-            s_, d_ = getattr(b, src_name)[sl][rep_row], getattr(b, dst_name)[sl][rep_row]
-            return np.where(g_src_a, s_, d_), np.where(g_src_a, d_, s_)
-
-        gkey = {"proto": proto[rep], "a_port": a_port[rep], "b_port": b_port[rep]}
-        gkey["a_hi"], gkey["b_hi"] = ends_of("src_hi", "dst_hi")
-        gkey["a_lo"], gkey["b_lo"] = ends_of("src_lo", "dst_lo")
+        ng = len(gstart)
         ts = b.ts_ns[sl][row]
         if self.evicted:
             self._reopen(gkey, np.minimum.reduceat(ts, gstart))
@@ -468,8 +482,9 @@ class FlowAssembler:
         no = len(table)
         g_open = np.full(ng, -1, np.int64)
         if no:
-            op = table.view()
-            codes, nk = K.flow_key_codes(*(np.concatenate([op[k], gkey[k]]) for k in KEY_FIELDS))
+            codes, nk = K.flow_key_codes(
+                *(np.concatenate([table.column(k), gkey[k]]) for k in KEY_FIELDS)
+            )
             row_of = np.full(nk, -1, np.int64)
             row_of[codes[:no]] = np.arange(no)
             g_open = row_of[codes[no:]]
@@ -477,19 +492,22 @@ class FlowAssembler:
         cpos = gstart[carried_g]  # first packet of each key with an open flow
         crow = g_open[carried_g]
 
-        is_tcp = proto[order] == TCP
+        is_tcp = (gkey["proto"] == TCP)[gs]
         flags = b.tcp_flags[sl][row]
-        d1 = ~src_a[order]  # B->A
 
-        # --- gap splits: previous packet of the key in arrival order
-        prev_ts = np.empty(m, np.int64)
-        prev_ts[1:] = ts[:-1]
-        prev_ts[0] = 0
-        prev_ts[cpos] = table.column("prev_ts")[crow]
-        has_prev = ~key_first
-        has_prev[cpos] = True
-        idle = np.where(is_tcp, TCP_IDLE_NS, UDP_IDLE_NS)
-        gap = has_prev & later_by_more_than(ts, prev_ts, idle)  # negative gaps are no gaps
+        # --- gap splits: time since the key's previous packet in arrival order
+        # (``later_by_more_than`` without int64 temporaries; negative gaps are no gaps)
+        cprev = table.column("prev_ts")[crow]
+        later = np.zeros(m, bool)
+        np.greater(ts[1:], ts[:-1], out=later[1:])
+        later[key_first] = False
+        later[cpos] = ts[cpos] > cprev
+        tsu = ts.view(np.uint64)
+        since = np.zeros(m, np.uint64)
+        np.subtract(tsu[1:], tsu[:-1], out=since[1:])
+        since[cpos] = tsu[cpos] - cprev.view(np.uint64)
+        gap = later & np.where(is_tcp, since > TCP_IDLE_NS, since > UDP_IDLE_NS)
+        del later, since
 
         # --- TCP bare-SYN split rule
         syn = is_tcp & ((flags & SYN) != 0)
@@ -588,6 +606,7 @@ class FlowAssembler:
         feed = control.copy()
         for mask in (plain & ~d1, plain & d1, plain & psh & ~d1, plain & psh & d1):
             feed[_first_per_run(mask, run)] = True
+        del run, plain
         events = np.flatnonzero(feed)
         ev_piece = pid[events]
         sym_a = symbol(
@@ -670,5 +689,8 @@ class FlowAssembler:
 
     # ------------------------------------------------------------------
     def finish(self) -> dict[str, np.ndarray]:
-        """All flows (finished, evicted, still open) as one state table."""
-        return concat_states(self.finished + self.evicted + [self.open])
+        """All flows (finished, evicted, still open) as one state table. The
+        piles are handed over (and emptied), each column freed once joined."""
+        parts = [*self.finished, *self.evicted, self.open]
+        self.finished, self.evicted, self.table = [], [], OpenTable()
+        return {k: np.concatenate([p.pop(k) for p in parts]) for k in STATE_FIELDS}

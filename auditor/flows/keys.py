@@ -10,6 +10,17 @@ try:  # pandas' O(n) stable counting sort; numpy's stable argsort is 4x slower
     from pandas._libs.algos import groupsort_indexer as _groupsort_indexer
 except ImportError:  # pragma: no cover - private API moved
     _groupsort_indexer = None
+try:  # pandas' hash tables; pd.factorize sizes its table for every value at once
+    from pandas._libs import hashtable as _hashtable
+
+    _TABLES = {np.dtype(np.int64): _hashtable.Int64HashTable, np.dtype(np.uint64): _hashtable.UInt64HashTable}
+except (ImportError, AttributeError):  # pragma: no cover - private API moved
+    _TABLES = {}
+
+# Hash tables start this big and grow with the distinct values (a flow key
+# or address is repeated by many packets): pd.factorize would size one for
+# every value, 8 MB for a slice's 300,000 addresses, and walk it out of cache.
+TABLE_HINT = 1 << 14
 
 
 def stable_group_order(codes: np.ndarray, ngroups: int) -> np.ndarray:
@@ -29,9 +40,29 @@ def canonical_sides(src_hi, src_lo, sport, dst_hi, dst_lo, dport) -> np.ndarray:
     )
 
 
+def _factorize_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (int64, in order of first appearance) and the distinct values."""
+    table = _TABLES.get(values.dtype)
+    if table is None:
+        codes, uniques = pd.factorize(values, sort=False)
+        return codes.astype(np.int64, copy=False), np.asarray(uniques)
+    uniques, codes = table(min(len(values), TABLE_HINT)).factorize(values)
+    return codes.astype(np.int64, copy=False), uniques
+
+
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, int]:
-    codes, uniques = pd.factorize(values, sort=False)
-    return codes.astype(np.int64, copy=False), len(uniques)
+    codes, uniques = _factorize_values(values)
+    return codes, len(uniques)
+
+
+def _factorize_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes in the order of the values (unsigned order for uint64) and the
+    sorted distinct values."""
+    codes, uniques = _factorize_values(values)
+    order = np.argsort(uniques, kind="stable")
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return np.take(rank, codes, out=codes), uniques[order]
 
 
 def address_codes(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, int]:
@@ -43,24 +74,21 @@ def address_codes(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, int]:
     return _factorize(hi_codes * n_lo + lo_codes)
 
 
-def ordered_address_codes(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ordered_address_codes(
+    hi: np.ndarray | None, lo: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Dense codes of 128-bit (hi, lo) addresses that keep their order (code
     i < code j exactly when address i < address j), and the distinct
-    addresses, sorted: ``(codes, unique_hi, unique_lo)``."""
-    if not hi.any():  # IPv4-mapped and most IPv6-free captures: hi is all zero
-        codes, u = pd.factorize(lo, sort=True)
-        u = np.asarray(u, np.uint64)
-        return codes.astype(np.int64, copy=False), np.zeros(len(u), np.uint64), u
-    hc, hu = pd.factorize(hi, sort=True)
-    lc, lu = pd.factorize(lo, sort=True)
+    addresses, sorted: ``(codes, unique_hi, unique_lo)``. ``hi`` None: all zero."""
+    lo = np.asarray(lo, np.uint64)
+    if hi is None or not hi.any():  # IPv4-mapped and most IPv6-free captures: hi is all zero
+        codes, u = _factorize_sorted(lo)
+        return codes, np.zeros(len(u), np.uint64), u
+    hc, hu = _factorize_sorted(np.asarray(hi, np.uint64))
+    lc, lu = _factorize_sorted(lo)
     n_lo = len(lu)
-    codes, u = pd.factorize(hc.astype(np.int64) * n_lo + lc, sort=True)
-    u = np.asarray(u, np.int64)
-    return (
-        codes.astype(np.int64, copy=False),
-        np.asarray(hu, np.uint64)[u // n_lo],
-        np.asarray(lu, np.uint64)[u % n_lo],
-    )
+    codes, u = _factorize_sorted(hc * n_lo + lc)
+    return codes, hu[u // n_lo], lu[u % n_lo]
 
 
 # Address-pair codes below this many addresses are packed with the ports into
@@ -129,11 +157,20 @@ def addresses_to_text(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
 def addresses_to_text_and_rank(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``addresses_to_text`` plus each text's rank in sorted text order (to
     sort rows by address text with integer keys)."""
+    codes, text, rank = address_text_codes(hi, lo)
+    return text[codes], rank[codes]
+
+
+def address_text_codes(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(codes, text, rank)``: each address's code, and per code the
+    canonical text (``tables.addr_to_text``) and its rank in sorted text
+    order. The text is made once per distinct address; ``text[codes]``
+    shares one string among all rows of an address."""
     from ..tables import addr_to_text
 
     n = len(hi)
     if n == 0:
-        return np.zeros(0, dtype=object), np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, dtype=object), np.zeros(0, np.int64)
     codes, n_u = address_codes(hi, lo)
     first = np.full(n_u, n, np.int64)
     np.minimum.at(first, codes, np.arange(n, dtype=np.int64))
@@ -150,4 +187,4 @@ def addresses_to_text_and_rank(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarr
         text[i] = addr_to_text(uh[i], ul[i])
     rank = np.empty(n_u, np.int64)
     rank[np.argsort(text.astype(str), kind="stable")] = np.arange(n_u)
-    return text[codes], rank[codes]
+    return codes, text, rank

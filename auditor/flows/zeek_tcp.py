@@ -186,11 +186,19 @@ def conn_state_codes(
         "S0",
         "S1",
     ]
-    return np.select(conditions, choices, default="OTH").astype(object)
+    return _codes(conditions, choices)
 
 
 def udp_conn_state_codes(orig_packets: np.ndarray, resp_packets: np.ndarray) -> np.ndarray:
     """Zeek's ``conn_state()`` udp branch: an endpoint is UDP_ACTIVE once it sent."""
     o = orig_packets > 0
     r = resp_packets > 0
-    return np.select([o & r, o, r], ["SF", "S0", "SHR"], default="OTH").astype(object)
+    return _codes([o & r, o, r], ["SF", "S0", "SHR"])
+
+
+def _codes(conditions: list[np.ndarray], choices: list[str]) -> np.ndarray:
+    """``np.select(conditions, choices, default="OTH")`` as an object array
+    whose rows share one string per code (not one string object per flow)."""
+    names = np.array([*choices, "OTH"], dtype=object)
+    pick = np.select(conditions, np.arange(len(choices), dtype=np.int8), default=np.int8(len(choices)))
+    return names[pick]
