@@ -38,17 +38,19 @@ def audit(
     engine: str = "native",
 ) -> AuditResult:
     """Audit captures against an inventory (SPEC sections 5-7)."""
-    from auditor.flows import packets_to_flows
     from auditor.inventory import load_inventory
-    from auditor.report.json_report import verdicts_to_report
     from auditor.ruleset import effective_rules, load_rulesets, rule_ports
-    from auditor.verdicts import flows_to_verdicts
 
     inv = load_inventory(inventory)
     rulesets = load_rulesets([str(r) for r in rules] if rules else None, inv.profile)
     active_rules = effective_rules(rulesets, inv)
-    stream = _read(captures, engine, jobs, dask)
-    flow_table = packets_to_flows(_batches(stream, progress_to, jobs), rule_ports(active_rules))
+    with _started(_read(captures, engine, jobs, dask)) as stream:
+        # imported while worker processes (if any) already decode: pandas is slow to import
+        from auditor.flows import packets_to_flows
+        from auditor.report.json_report import verdicts_to_report
+        from auditor.verdicts import flows_to_verdicts
+
+        flow_table = packets_to_flows(_batches(stream, progress_to, jobs), rule_ports(active_rules))
     verdicts = flows_to_verdicts(flow_table, inv, active_rules)
     report = verdicts_to_report(
         captures=stream.captures,
@@ -74,12 +76,13 @@ def flows(
 
     The files are not hashed: flows output shows no sha256 (SPEC section 2),
     so the stream's ``captures[].sha256`` is None."""
-    from auditor.flows import packets_to_flows
     from auditor.ruleset import effective_rules, load_rulesets, rule_ports
 
     ports = rule_ports(effective_rules(load_rulesets(None, "zvr-legacy"), None))
-    stream = _read(captures, engine, jobs, dask, sha256=False)
-    table = packets_to_flows(_batches(stream, progress_to, jobs), ports)
+    with _started(_read(captures, engine, jobs, dask, sha256=False)) as stream:
+        from auditor.flows import packets_to_flows  # while worker processes (if any) decode
+
+        table = packets_to_flows(_batches(stream, progress_to, jobs), ports)
     return table, stream
 
 
@@ -252,6 +255,21 @@ def _open_out(path: str) -> Iterator[IO[str]]:
         raise InputError(f"{path}: cannot write: {e.strerror}") from None
     with fh:
         yield fh
+
+
+@contextlib.contextmanager
+def _started(stream: Any) -> Iterator[Any]:
+    """The stream, already reading ahead where it can (worker processes start
+    on the first files at once); closed however the block ends."""
+    start = getattr(stream, "start", None)
+    if start is not None:
+        start()
+    try:
+        yield stream
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
 
 
 def _batches(stream: Any, progress_to: IO[str] | None, jobs: int) -> Iterable[Any]:

@@ -233,3 +233,31 @@ def test_negative_jobs_is_a_usage_error(ring: tuple[Path, Path]) -> None:
 
     with pytest.raises(UsageError, match="--jobs -1"):
         pipeline.flows([ring[0]], jobs=-1)
+
+
+def test_workers_start_early_and_stop_when_the_stream_is_closed_unread(ring: tuple[Path, Path]) -> None:
+    """The pipeline starts the workers before it imports the flow stage; a
+    stream started and then closed (an error in between) stops its workers."""
+    import multiprocessing
+
+    from auditor.capture import capture_to_packets, expand_capture_paths
+    from auditor.capture.parallel import ParallelCaptureStream, capture_to_packets_parallel
+
+    paths = expand_capture_paths([ring[0]])
+    stream = capture_to_packets_parallel(paths, jobs=2)
+    assert isinstance(stream, ParallelCaptureStream)
+    stream.start()
+    stream.start()  # once is enough
+    early = list(stream)
+    plain = capture_to_packets([ring[0]])
+    late = list(plain)
+    assert len(early) == len(late) and all((a.ts_ns == b.ts_ns).all() for a, b in zip(early, late))
+    assert stream.captures == plain.captures and stream.counts == plain.counts
+
+    unread = capture_to_packets_parallel(paths, jobs=2)
+    unread.start()
+    unread.close()
+    unread.close()
+    for child in multiprocessing.active_children():
+        child.join(timeout=60)
+    assert not multiprocessing.active_children()

@@ -64,6 +64,13 @@ class CaptureStream:
         """Size of the files as stored (what ``bytes_read`` counts up to)."""
         return sum(p.stat().st_size for p in self.paths)
 
+    def start(self) -> None:
+        """Begin reading ahead of iteration where that helps (worker
+        processes: ``parallel.ParallelCaptureStream``); here nothing to do."""
+
+    def close(self) -> None:
+        """Release what ``start`` took (nothing here); safe to call twice."""
+
     def time_order(self) -> list[Path]:
         return order_by_first_packet(self.paths, _first_packet_ts_ns)
 
