@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..tables import FLOW_COLUMNS, PACKET_COLUMNS, PacketBatch, iso_utc_array
 from . import keys as K
-from .assemble import INF, FlowAssembler
+from .assemble import FlowAssembler
 from .fragments import FragmentAttacher
 from .icmp import attach_icmp, concat_icmp
 from .zeek_tcp import conn_state_codes, udp_conn_state_codes
@@ -137,45 +137,62 @@ def coalesce_batches(batches: Iterable[PacketBatch], min_packets: int) -> Iterat
     least ``min_packets`` (except before a batch that large, and the last):
     small batches are held until they add up, then joined. A batch of
     ``min_packets`` or more passes through uncopied. Flows never depend on
-    where batches are cut, so this changes no result, only the per-batch cost."""
-    held: list[PacketBatch] = []
-    count = 0
+    where batches are cut, so this changes no result, only the per-batch cost.
+    Memory: the held columns, and while joining one column's parts twice."""
+    held = _Held()
     for batch in batches:
-        n = len(batch)
-        if n >= min_packets:
-            if held:
-                joined, held, count = _join(held), [], 0
-                yield joined
-                del joined
+        if len(batch) >= min_packets:
+            if held.parts:
+                yield held.join()
             yield batch
             continue
-        held.append(batch)
+        held.add(batch)
         del batch
-        count += n
-        if count >= min_packets:
-            joined, held, count = _join(held), [], 0  # the parts go before the joined batch is used
-            yield joined
-            del joined
-    if held:
-        yield _join(held)
+        if held.count >= min_packets:
+            yield held.join()
+    if held.parts:
+        yield held.join()
 
 
-def _join(parts: list[PacketBatch]) -> PacketBatch:
-    if len(parts) == 1:
-        return parts[0]
-    errors = [p.icmp_errors for p in parts if len(p.icmp_errors)]
-    return PacketBatch.from_columns(
-        {c.name: np.concatenate([getattr(p, c.name) for p in parts]) for c in PACKET_COLUMNS},
-        concat_icmp(errors) if len(errors) > 1 else (errors[0] if errors else None),
-    )
+class _Held:
+    """Columns of small batches waiting to be joined (not the batches: a
+    column's parts can go as soon as that column is joined)."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.columns: dict[str, list[np.ndarray]] = {c.name: [] for c in PACKET_COLUMNS}
+        self.errors: list = []
+        self.count = 0
+        self.parts = 0
+
+    def add(self, batch: PacketBatch) -> None:
+        for name, parts in self.columns.items():
+            parts.append(getattr(batch, name))
+        if len(batch.icmp_errors):
+            self.errors.append(batch.icmp_errors)
+        self.count += len(batch)
+        self.parts += 1
+
+    def join(self) -> PacketBatch:
+        columns, errors = self.columns, self.errors
+        self._reset()
+        joined = {}
+        for name in list(columns):
+            parts = columns.pop(name)
+            joined[name] = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            del parts
+        icmp = concat_icmp(errors) if len(errors) > 1 else (errors[0] if errors else None)
+        return PacketBatch.from_columns(joined, icmp)
 
 
 def _client_is_a(
     st: dict[str, np.ndarray], rule_ports: Mapping[str, frozenset[int]]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which side is the client, and whether a SYN or SYN-ACK said so."""
-    has_syn = st["syn_arr"] != INF
-    has_synack = st["synack_arr"] != INF
+    has_syn = st["syn_dir"] >= 0
+    has_synack = st["synack_dir"] >= 0
     certain = has_syn | has_synack
     a_port, b_port = st["a_port"], st["b_port"]
     a_rule = np.zeros(len(a_port), bool)
@@ -211,7 +228,7 @@ def state_to_flow_table(
     st = assembler.finish()
     n = len(st["flow_id"])
     ca, certain = _client_is_a(st, rule_ports)
-    for f in ("syn_arr", "synack_arr", "syn_dir", "synack_dir", "first_dir", "prev_ts", "fin_seen", "let_arr"):
+    for f in ("syn_dir", "synack_dir", "first_dir", "prev_ts", "fin_seen"):
         del st[f]  # the direction is known; these were for splitting
     is_tcp = st["proto"] == 6
     # each address once: its text, and its rank in text order (to sort by text)
@@ -261,10 +278,10 @@ def state_to_flow_table(
 
     # Zeek's conn_state with orig = client
     pk_c2s, pk_s2c = _side(ca, st.pop("pk0"), st.pop("pk1"))
-    r_o = np.where(ca, st.pop("r_arr0"), st.pop("r_arr1"))
-    bad_o = np.where(ca, st.pop("bad_arr0"), st.pop("bad_arr1"))
-    rstos0 = st.pop("let_s") & (st.pop("let_dir") == np.where(ca, 0, 1)) & (r_o != INF) & (r_o < bad_o)
-    del r_o, bad_o
+    # RSTOS0: the first letter is the client's S, and its R came before any H/A/F/I/Q
+    rb_o = np.where(ca, st.pop("rb0"), st.pop("rb1"))
+    rstos0 = st.pop("let_s") & (st.pop("let_dir") == np.where(ca, 0, 1)) & (rb_o == 1)
+    del rb_o
     conn_state = np.where(
         is_tcp,
         conn_state_codes(

@@ -62,22 +62,17 @@ STATE_FIELDS: dict[str, str] = {
     "prev_ts": "int64",  # timestamp of the flow's last packet in arrival order (for gaps)
     "first_arr": "int64",
     "first_dir": "int8",
-    "syn_arr": "int64",
-    "syn_dir": "int8",  # first bare SYN
-    "synack_arr": "int64",
-    "synack_dir": "int8",  # first SYN-ACK
+    "syn_dir": "int8",  # direction of the first bare SYN, -1 without one
+    "synack_dir": "int8",  # direction of the first SYN-ACK, -1 without one
     "syn0": "int64",
     "syn1": "int64",  # bare SYNs sent by A, by B
     "st_a": "uint8",
     "st_b": "uint8",  # Zeek joint TCP state with orig = A, orig = B
     "fin_seen": "bool",  # the flow has seen a FIN or RST (split rule)
-    "let_arr": "int64",
-    "let_dir": "int8",
-    "let_s": "bool",  # first history letter; is it 'S'?
-    "r_arr0": "int64",
-    "r_arr1": "int64",  # first RST-only packet ('R') per side
-    "bad_arr0": "int64",
-    "bad_arr1": "int64",  # first H/A/F/I/Q letter per side
+    "let_dir": "int8",  # direction of the first history letter, -1 without one
+    "let_s": "bool",  # is that letter 'S'?
+    "rb0": "uint8",
+    "rb1": "uint8",  # per side, which came first: RST-only 'R' (1) or an H/A/F/I/Q letter (2); 0 neither
     "pay0": "bool",
     "pay1": "bool",  # side sent payload (PSH, not with RST)
 }
@@ -292,7 +287,7 @@ class OpenTable:
         end = self.n + k
         cap = len(self.cols["flow_id"])
         if end > cap:
-            self._resize(max(end, cap + cap // 2, 1024))
+            self._resize(max(end, cap + cap // 4, 1024))
         for name, v in self.cols.items():
             v[self.n : end] = state[name]
         self.n = end
@@ -547,9 +542,10 @@ class FlowAssembler:
             at[p[keep]] = i[keep]
             return found, at
 
-        def first_arr(mask):
-            found, i = first_in(mask)
-            return np.where(found, row[i] + arr0, INF)
+        def r_or_bad_first(r_mask, bad_mask):
+            r_found, r_at = first_in(r_mask)
+            b_found, b_at = first_in(bad_mask)
+            return np.where(r_found & (~b_found | (r_at < b_at)), 1, np.where(b_found, 2, 0))
 
         def count_in(mask):
             return np.bincount(pid[mask], minlength=n_piece)
@@ -566,10 +562,8 @@ class FlowAssembler:
         piece["prev_ts"] = ts[ends - 1]
         piece["first_arr"], piece["first_dir"] = row[starts] + arr0, d1[starts]
         found, i = first_in(bare)
-        piece["syn_arr"] = np.where(found, row[i] + arr0, INF)
         piece["syn_dir"] = np.where(found, d1[i], -1)
         found, i = first_in(syn & ack)
-        piece["synack_arr"] = np.where(found, row[i] + arr0, INF)
         piece["synack_dir"] = np.where(found, d1[i], -1)
         piece["syn0"] = count_in(bare & ~d1)
         piece["syn1"] = count_in(bare & d1)
@@ -577,7 +571,6 @@ class FlowAssembler:
         # Zeek history letters (RSTOS0 needs /^?S[^HAFGIQ]*R/ on the originator's letters)
         letter = is_tcp & (((flags & (SYN | FIN | RST | ACK)) != 0) | psh)
         found, i = first_in(letter)
-        piece["let_arr"] = np.where(found, row[i] + arr0, INF)
         piece["let_dir"] = np.where(found, d1[i], -1)
         piece["let_s"] = found & bare[i] & ~fin[i] & ~rst[i]
         r_letter = rst & ~syn & ~fin
@@ -588,8 +581,8 @@ class FlowAssembler:
             | (fin & (nbits == 1))  # F
             | (nbits > 1)  # I, Q
         )
-        piece["r_arr0"], piece["r_arr1"] = first_arr(r_letter & ~d1), first_arr(r_letter & d1)
-        piece["bad_arr0"], piece["bad_arr1"] = first_arr(bad & ~d1), first_arr(bad & d1)
+        piece["rb0"] = r_or_bad_first(r_letter & ~d1, bad & ~d1)
+        piece["rb1"] = r_or_bad_first(r_letter & d1, bad & d1)
         pay = psh & ~rst
         piece["pay0"] = np.logical_or.reduceat(pay & ~d1, starts)
         piece["pay1"] = np.logical_or.reduceat(pay & d1, starts)
@@ -636,19 +629,20 @@ class FlowAssembler:
                 p[f] = c[f] + p[f]
             p["first_ts"] = np.minimum(c["first_ts"], p["first_ts"])
             p["last_ts"] = np.maximum(c["last_ts"], p["last_ts"])
-            for f in ("r_arr0", "r_arr1", "bad_arr0", "bad_arr1"):
-                p[f] = np.minimum(c[f], p[f])
             for f in ("fin_seen", "pay0", "pay1"):
                 p[f] = c[f] | p[f]
-            for first, extra in (
-                ("first_arr", ("first_dir", "ip_version")),
-                ("syn_arr", ("syn_dir",)),
-                ("synack_arr", ("synack_dir",)),
-                ("let_arr", ("let_dir", "let_s")),
+            # firsts: the carried part came first when it has one
+            for f in ("rb0", "rb1"):
+                p[f] = np.where(c[f] != 0, c[f], p[f])
+            for seen, fields in (
+                (c["syn_dir"] >= 0, ("syn_dir",)),
+                (c["synack_dir"] >= 0, ("synack_dir",)),
+                (c["let_dir"] >= 0, ("let_dir", "let_s")),
             ):
-                keep = c[first] != INF  # the carried part came first
-                for f in (first, *extra):
-                    p[f] = np.where(keep, c[f], p[f])
+                for f in fields:
+                    p[f] = np.where(seen, c[f], p[f])
+            for f in ("first_arr", "first_dir", "ip_version"):
+                p[f] = c[f]
             p["flow_id"] = c["flow_id"]
             for f in STATE_FIELDS:
                 piece[f][cont_idx] = p[f]
