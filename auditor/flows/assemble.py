@@ -3,9 +3,12 @@
 Each chunk of packets is grouped by flow key (sorted by key, then arrival),
 split into flow pieces with prefix maxima instead of a per-packet loop, and
 aggregated with ``reduceat``. Flows still open at the end of a chunk are kept
-as one row of partial aggregates each (``_OpenState`` columns) and merged with
-the next chunk's first piece of the same key, so the result is the same
-whatever the chunk size. Memory is bounded by the open flows plus the output.
+as one row of partial aggregates each (``STATE_FIELDS`` columns of the
+``OpenTable``, updated in place) and merged with the next chunk's first piece
+of the same key, so the result is the same whatever the chunk size. Only one
+row per key of a chunk is matched against the open flows, so a chunk costs
+time for its packets and the flows it touches, plus one hashing pass over the
+open flows' keys. Memory is bounded by the open flows plus the output.
 
 Splitting (per key, in arrival order, not timestamp order):
 - a gap above the idle timeout since the key's previous packet starts a new
