@@ -261,3 +261,38 @@ def test_workers_start_early_and_stop_when_the_stream_is_closed_unread(ring: tup
     for child in multiprocessing.active_children():
         child.join(timeout=60)
     assert not multiprocessing.active_children()
+
+
+@pytest.mark.parametrize("threads", [True, False])
+def test_hashing_file_hashes_every_byte_in_order_however_it_is_read(threads: bool) -> None:
+    """Pieces into numpy buffers (reused after ``reclaim``), into a bytearray,
+    and ``read`` calls, interleaved; the run handed to the hash thread must
+    never skip or repeat a byte."""
+    import hashlib
+    import io
+
+    import numpy as np
+
+    from auditor.capture import source
+
+    data = bytes(range(256)) * 40000  # ~10 MB: several runs of HASH_RUN_BYTES
+    hf = source.HashingFile(io.BytesIO(data), threads=threads)
+    bufs = [np.zeros(3 << 20, np.uint8), np.zeros(3 << 20, np.uint8)]
+    got = []
+    for step in range(100):
+        buf = bufs[step % 2]
+        hf.reclaim(buf)
+        n = 0
+        for piece in (1000, 250_000, 7, 2_000_000):  # pieces of one buffer, contiguous
+            k = hf.readinto(buf.data[n : n + piece])
+            got.append(bytes(buf[n : n + k]))
+            n += k
+        extra = bytearray(5000)
+        k = hf.readinto(extra)
+        got.append(bytes(extra[:k]))
+        got.append(hf.read(3333))
+        if not k:
+            break
+    assert b"".join(got) == data
+    assert hf.drain() == hashlib.sha256(data).hexdigest()
+    hf.close()

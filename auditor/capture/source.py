@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import CaptureError
 
 PCAP_MAGICS = {
@@ -37,13 +39,20 @@ COMPRESSION_MAGICS = (
 DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError)
 
 
+# The hash thread is handed runs of at least this many bytes: it takes the
+# GIL once per run, and a reader holding the GIL in long numpy/C calls would
+# otherwise stall it at every small read (the reader reads in 256 KiB pieces).
+HASH_RUN_BYTES = 4 << 20
+
+
 class HashingFile:
     """Read-only file wrapper that hashes every byte it hands out.
 
     ``threads=True``: sha256 runs at about the speed of the whole decode, so
     it runs on a worker thread (hashlib releases the GIL) while the reader
-    decodes. The buffers handed to it are never written again: ``read``
-    returns bytes and the reader calls ``reclaim`` before reusing a buffer.
+    decodes. Consecutive reads into one buffer are handed over as one run of
+    at least ``HASH_RUN_BYTES``; the buffers are never written again before
+    the reader calls ``reclaim`` (``read`` returns fresh bytes).
     ``threads=False`` (``--jobs 1``: one core): the hash is computed inline,
     on the calling thread, as the bytes are read. ``sha256=False`` (``flows``,
     which reports no hash): nothing is hashed and ``drain`` returns None
@@ -58,42 +67,82 @@ class HashingFile:
             else None
         )
         self._inflight: list[tuple[int, Any]] = []  # (buffer owner id, hash future)
-
-    def _hash(self, data: Any) -> Any:
-        """Hash ``data`` now (inline) or on the worker (a future); None when off."""
-        if self.sha256 is None:
-            return None
-        if self._worker is None:
-            self.sha256.update(data)
-            return None
-        return self._worker.submit(self.sha256.update, data)
+        # Not yet handed to the worker: a run [owner array, start, end] of
+        # bytes read into one buffer, or bytes returned by ``read``.
+        self._run: list[Any] | None = None
+        self._chunks: list[bytes] = []
+        self._chunk_bytes = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
-        self._hash(data)
+        if self.sha256 is None or not data:
+            return data
+        if self._worker is None:
+            self.sha256.update(data)
+            return data
+        self._flush_run()
+        self._chunks.append(data)
+        self._chunk_bytes += len(data)
+        if self._chunk_bytes >= HASH_RUN_BYTES:
+            self._flush_chunks()
         return data
-
-    def reclaim(self, buf: Any) -> None:
-        """Wait until every hash of bytes read into ``buf`` is done, so the
-        caller may overwrite it (the reader reuses its buffers)."""
-        if not self._inflight:
-            return
-        owner = id(memoryview(buf).obj)
-        self._inflight = [(o, f) for o, f in self._inflight if not f.done()]
-        for o, f in self._inflight:
-            if o == owner:
-                f.result()
 
     def readinto(self, buf: Any) -> int:
         # No reclaim here: the reader fills one buffer in pieces, and waiting
         # for the hash of the previous piece would serialise reading and
         # hashing; it reclaims a whole buffer before reusing it.
-        got = self.raw.readinto(buf)
-        if got:
-            future = self._hash(memoryview(buf)[:got])
-            if future is not None:
-                self._inflight.append((id(memoryview(buf).obj), future))
-        return got or 0
+        got = self.raw.readinto(buf) or 0
+        if not got or self.sha256 is None:
+            return got
+        if self._worker is None:
+            self.sha256.update(memoryview(buf)[:got])
+            return got
+        self._flush_chunks()
+        owner = memoryview(buf).obj
+        if not (isinstance(owner, np.ndarray) and owner.ndim == 1 and owner.itemsize == 1
+                and owner.flags.c_contiguous):
+            self._flush_run()
+            self._submit(owner, memoryview(buf)[:got])
+            return got
+        at = np.frombuffer(buf, np.uint8, count=got).ctypes.data - owner.ctypes.data
+        run = self._run
+        if run is not None and run[0] is owner and run[2] == at:
+            run[2] = at + got
+        else:
+            self._flush_run()
+            run = self._run = [owner, at, at + got]
+        if run[2] - run[1] >= HASH_RUN_BYTES:
+            self._flush_run()
+        return got
+
+    def _submit(self, owner: Any, data: Any) -> None:
+        assert self._worker is not None and self.sha256 is not None
+        self._inflight.append((id(owner), self._worker.submit(self.sha256.update, data)))
+
+    def _flush_run(self) -> None:
+        if self._run is not None:
+            owner, start, end = self._run
+            self._run = None
+            self._submit(owner, owner.data[start:end])
+
+    def _flush_chunks(self) -> None:
+        if self._chunks:
+            data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+            self._chunks, self._chunk_bytes = [], 0
+            self._submit(data, data)
+
+    def reclaim(self, buf: Any) -> None:
+        """Wait until every hash of bytes read into ``buf`` is done, so the
+        caller may overwrite it (the reader reuses its buffers)."""
+        owner = memoryview(buf).obj
+        if self._run is not None and self._run[0] is owner:
+            self._flush_run()
+        if not self._inflight:
+            return
+        self._inflight = [(o, f) for o, f in self._inflight if not f.done()]
+        for o, f in self._inflight:
+            if o == id(owner):
+                f.result()
 
     def readable(self) -> bool:
         return True
@@ -103,6 +152,8 @@ class HashingFile:
         decompressor stopped early) and return the file's sha256 (None when
         hashing is off)."""
         if self._worker is not None:
+            self._flush_chunks()
+            self._flush_run()
             self._worker.shutdown(wait=True)
             self._inflight.clear()
         if self.sha256 is None:
