@@ -44,13 +44,14 @@ def audit(
     inv = load_inventory(inventory)
     rulesets = load_rulesets([str(r) for r in rules] if rules else None, inv.profile)
     active_rules = effective_rules(rulesets, inv)
-    with _started(_read(captures, engine, jobs, dask)) as stream:
-        # imported while worker processes (if any) already decode: pandas is slow to import
+    stream = _read(captures, engine, jobs, dask)
+    with _reading(stream, progress_to, jobs) as batches:
+        # imported while the files are already being read (pandas is slow to import)
         from auditor.flows import packets_to_flows
         from auditor.report.json_report import verdicts_to_report
         from auditor.verdicts import flows_to_verdicts
 
-        flow_table = packets_to_flows(_batches(stream, progress_to, jobs), rule_ports(active_rules))
+        flow_table = packets_to_flows(batches, rule_ports(active_rules))
     verdicts = flows_to_verdicts(flow_table, inv, active_rules)
     report = verdicts_to_report(
         captures=stream.captures,
@@ -79,10 +80,11 @@ def flows(
     from auditor.ruleset import effective_rules, load_rulesets, rule_ports
 
     ports = rule_ports(effective_rules(load_rulesets(None, "zvr-legacy"), None))
-    with _started(_read(captures, engine, jobs, dask, sha256=False)) as stream:
-        from auditor.flows import packets_to_flows  # while worker processes (if any) decode
+    stream = _read(captures, engine, jobs, dask, sha256=False)
+    with _reading(stream, progress_to, jobs) as batches:
+        from auditor.flows import packets_to_flows  # while the files are already being read
 
-        table = packets_to_flows(_batches(stream, progress_to, jobs), ports)
+        table = packets_to_flows(batches, ports)
     return table, stream
 
 
@@ -258,72 +260,80 @@ def _open_out(path: str) -> Iterator[IO[str]]:
 
 
 @contextlib.contextmanager
-def _started(stream: Any) -> Iterator[Any]:
-    """The stream, already reading ahead where it can (worker processes start
-    on the first files at once); closed however the block ends."""
+def _reading(stream: Any, progress_to: IO[str] | None, jobs: int) -> Iterator[Iterable[Any]]:
+    """The stream's batches for the flow stage, already being read when the
+    block starts, so reading overlaps the import of the flow and report
+    stages (pandas: about 0.3 s): worker processes start on the first files
+    (``stream.start``) and, from ``--jobs 2`` on, the reader thread starts
+    decoding. ``--jobs 1`` (one core) reads on this thread, between flow
+    updates. Everything is stopped however the block ends."""
     start = getattr(stream, "start", None)
     if start is not None:
         start()
+    batches = _with_progress(stream, progress_to)
+    ahead = None if jobs == 1 else _Prefetch(batches)
     try:
-        yield stream
+        yield batches if ahead is None else ahead
     finally:
+        if ahead is not None:
+            ahead.close()
         close = getattr(stream, "close", None)
         if close is not None:
             close()
 
 
-def _batches(stream: Any, progress_to: IO[str] | None, jobs: int) -> Iterable[Any]:
-    """The stream's batches for the flow stage: ``--jobs 1`` (one core) reads
-    them on this thread, between flow updates; otherwise a second thread
-    decodes ahead (``_prefetch``)."""
-    batches = _with_progress(stream, progress_to)
-    return batches if jobs == 1 else _prefetch(batches)
-
-
-def _prefetch(batches: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+class _Prefetch(Iterator[Any]):
     """The batches, decoded on a second thread while this one builds flows.
 
     Decoding and flow building are mostly numpy kernels that release the GIL,
     so the two overlap on a second core; order is kept (one producer, a FIFO
-    queue) and an error in the reader is raised here, in the consumer."""
-    import queue
-    import threading
+    queue) and an error in the reader is raised here, in the consumer. The
+    thread starts at once; ``close`` (or the end of the batches) stops it."""
 
-    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+    def __init__(self, batches: Iterable[Any], depth: int = 2) -> None:
+        import queue
+        import threading
 
-    def offer(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
+        self._box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._batches = batches
+        self._worker = threading.Thread(target=self._produce, name="capture-reader", daemon=True)
+        self._worker.start()
+
+    def _offer(self, item: tuple[str, Any]) -> bool:
+        import queue
+
+        while not self._stop.is_set():
             try:
-                box.put(item, timeout=0.1)
+                self._box.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False  # the consumer is gone
 
-    def produce() -> None:
+    def _produce(self) -> None:
         try:
-            for batch in batches:
-                if not offer(("batch", batch)):
+            for batch in self._batches:
+                if not self._offer(("batch", batch)):
                     return
-            offer(("done", None))
+            self._offer(("done", None))
         except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it
-            offer(("error", e))
+            self._offer(("error", e))
 
-    worker = threading.Thread(target=produce, name="capture-reader", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, item = box.get()
-            if kind == "batch":
-                yield item
-            elif kind == "error":
-                raise item
-            else:
-                return
-    finally:
-        stop.set()
-        worker.join()
+    def __next__(self) -> Any:
+        if self._stop.is_set():
+            raise StopIteration
+        kind, item = self._box.get()
+        if kind == "batch":
+            return item
+        self.close()
+        if kind == "error":
+            raise item
+        raise StopIteration
+
+    def close(self) -> None:
+        self._stop.set()
+        self._worker.join()
 
 
 def _with_progress(stream: Any, progress_to: IO[str] | None) -> Iterable[Any]:
