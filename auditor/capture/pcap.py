@@ -49,21 +49,6 @@ except ImportError:  # pragma: no cover - depends on the build
     _walk_pcap_c = None
 
 
-def walk_pcap(
-    arr: np.ndarray, pos: int, end: int, max_records: int, endian: str
-) -> tuple[np.ndarray, np.ndarray | None, int, bool]:
-    """``walk_pcap_records`` on a numpy buffer, compiled when available:
-    (offsets, the records' 16-byte headers as an (n, 16) array or None,
-    next position, absurd)."""
-    if _walk_pcap_c is not None:
-        out = np.empty(max_records, np.int64)
-        headers = np.empty((max_records, RECORD_HEADER_BYTES), np.uint8)
-        n, nxt, absurd = _walk_pcap_c(arr, pos, end, max_records, endian == ">", MAX_RECORD_BYTES, out, headers)
-        return out[:n], headers[:n], nxt, bool(absurd)
-    offsets, nxt, absurd = walk_pcap_records(arr.data, pos, end, max_records, endian)
-    return np.asarray(offsets, np.int64), None, nxt, absurd
-
-
 class PcapWalk:
     """The records found so far in the reader's current buffer, walked piece
     by piece while the buffer fills: each record header is read right after

@@ -191,9 +191,11 @@ def test_compiled_and_python_record_walks_agree() -> None:
     for data in (good, good[:-7], good[:-30], absurd):
         arr = np.frombuffer(data + bytes(64), np.uint8)
         for limit in (1, 7, 1000):
-            c_offs, c_headers, c_next, c_absurd = pcap.walk_pcap(arr, 24, len(data), limit, "<")
+            walk = pcap.PcapWalk(limit, "<")
+            c_next = walk.walk(arr, 24, len(data))
+            c_offs, c_headers = walk.take()
             py_offs, py_next, py_absurd = pcap.walk_pcap_records(arr.data, 24, len(data), limit, "<")
-            assert c_offs.tolist() == py_offs and c_next == py_next and c_absurd == py_absurd
+            assert c_offs.tolist() == py_offs and c_next == py_next and walk.absurd == py_absurd
             # the headers the walk copied are the records' own
             assert all(bytes(c_headers[i]) == data[o : o + 16] for i, o in enumerate(py_offs))
 
