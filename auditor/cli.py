@@ -161,6 +161,17 @@ def _add_jobs(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _one_blas_thread() -> None:
+    """numpy's BLAS (OpenBLAS) starts a thread per core when numpy is
+    imported, and it spins on a core (about 0.1 s CPU in an audit) although
+    zvr-audit does no linear algebra: with one BLAS thread ``--jobs 1`` stays
+    on one core and the default run keeps that time for decoding. Only before
+    numpy is imported, and never over the user's own setting."""
+    if "numpy" not in sys.modules:
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+
+
 def _color(stream: IO[str]) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
 
@@ -285,6 +296,7 @@ def main(
         if not args.command:
             parser.print_help(out)
             return 2
+        _one_blas_thread()
         return HANDLERS[args.command](args, out, err)
     except AuditorError as e:
         print(f"zvr-audit: {e.line() if hasattr(e, 'line') else e}", file=err)

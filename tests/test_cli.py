@@ -176,3 +176,26 @@ def test_demo_from_an_empty_folder(tmp_path, monkeypatch, report_schema) -> None
     kinds = {f["kind"] for f in report["findings"]}
     assert {"blocked", "misdirected", "reversed", "unexpected"} <= kinds
     assert (tmp_path / "reports" / "demo.html").stat().st_size > 10_000
+
+
+def test_jobs_1_runs_on_one_core_numpy_blas_included(scenarios, tmp_path) -> None:
+    """`--jobs N` means at most N cores: no hash or reader thread with
+    --jobs 1, and numpy's BLAS pool (idle but spinning) is kept to one thread
+    in a fresh process; a value below 0 is a usage error."""
+    import os
+
+    code = (
+        "import sys, threading; from auditor import cli; "
+        "rc = cli.main(sys.argv[1:]); "
+        "import os; "
+        "print(os.environ.get('OPENBLAS_NUM_THREADS'), sorted(t.name for t in threading.enumerate())); "
+        "sys.exit(rc)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    cap, _ = scenarios["healthy-two-site"]
+    argv = ["flows", cap, "--csv", str(tmp_path / "f.csv"), "--jobs", "1"]
+    r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=False, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1 ['MainThread']"
+    rc, _, err = run("flows", cap, "--jobs", "-2")
+    assert rc == 2 and err.count("\n") == 1 and "--jobs" in err
