@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tables import IPV4_MAPPED_LO_PREFIX, Bucket
+from ..tables import IPV4_MAPPED_LO_PREFIX, PACKET_COLUMNS, Bucket
 
 # Row states: what is found at the row's current offset.
 DONE, LINK, ETH, ETYPE, MPLS, PPP, WLAN, IP4, IP6, IP6EXT, L4 = range(11)
@@ -82,8 +82,9 @@ class Decoded:
     icmp: dict[str, np.ndarray]  # ICMP unreachable rows quoting TCP/UDP ("row" = row index)
 
 
-COLUMN_NAMES = ("bucket", "ip_version", "src_hi", "src_lo", "dst_hi", "dst_lo", "proto", "sport",
-                "dport", "tcp_flags", "ip_id", "frag")
+# The packet columns a decode writes (all but the record header's time and length).
+COLUMN_NAMES = tuple(c.name for c in PACKET_COLUMNS if c.name not in ("ts_ns", "wire_len"))
+_COLUMN_DTYPES = {c.name: np.dtype(c.dtype) for c in PACKET_COLUMNS if c.name in COLUMN_NAMES}
 ICMP_DTYPES = {"row": "int64", "icmp_type": "uint8", "icmp_code": "uint8", "reporter_hi": "uint64",
                "reporter_lo": "uint64", "src_hi": "uint64", "src_lo": "uint64", "dst_hi": "uint64",
                "dst_lo": "uint64", "proto": "uint8", "sport": "uint16", "dport": "uint16"}
@@ -898,9 +899,6 @@ except ImportError:  # pragma: no cover - depends on the build
 
 # Tests turn the compiled common case off to compare it with numpy alone.
 USE_COMPILED = _decode_common_c is not None
-_COLUMN_DTYPES = {"bucket": np.uint8, "ip_version": np.uint8, "src_hi": np.uint64, "src_lo": np.uint64,
-                  "dst_hi": np.uint64, "dst_lo": np.uint64, "proto": np.uint8, "sport": np.uint16,
-                  "dport": np.uint16, "tcp_flags": np.uint8, "ip_id": np.uint32, "frag": np.uint8}
 
 
 def decode_records(arr: np.ndarray, data_off: np.ndarray, caplen: np.ndarray, link: np.ndarray) -> Decoded:
@@ -917,7 +915,7 @@ def decode_records(arr: np.ndarray, data_off: np.ndarray, caplen: np.ndarray, li
     data_off = np.ascontiguousarray(data_off, np.int64)
     caplen = np.ascontiguousarray(caplen, np.int64)
     link = np.ascontiguousarray(link, np.int64)
-    cols = {k: np.empty(n, dt) for k, dt in _COLUMN_DTYPES.items()}
+    cols = {k: np.empty(n, dt) for k, dt in _COLUMN_DTYPES.items()}  # in _walk.c's argument order
     slow = np.empty(n, np.uint8)
     n_slow = _decode_common_c(arr, data_off, caplen, link, *cols.values(), slow)
     icmp = {k: np.zeros(0, d) for k, d in ICMP_DTYPES.items()}
