@@ -21,7 +21,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
          "-w", str(out), str(REPO)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stderr
     (whl,) = out.glob("zvr_audit-*.whl")
@@ -53,11 +53,11 @@ def test_installed_wheel_runs_demo_from_an_empty_folder(wheel: Path, tmp_path: P
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([str(venv / "bin" / "zvr-audit"), "demo", "--quiet"], cwd=work,
-                          capture_output=True, text=True, timeout=300, env=env)
+                          capture_output=True, text=True, timeout=300, env=env, check=False)
     assert proc.returncode == 0, proc.stderr
     assert (work / "reports" / "demo.json").is_file()
     assert (work / "reports" / "demo.html").is_file()
     # the installed copy ran, not the checkout
     where = subprocess.run([str(py), "-c", "import auditor; print(auditor.__file__)"], cwd=work,
-                           capture_output=True, text=True, env=env, timeout=60)
+                           capture_output=True, text=True, env=env, timeout=60, check=False)
     assert str(venv) in where.stdout

@@ -8,9 +8,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auditor.inventory import AddressIndex
 from auditor.model import Host, Role
 from auditor.tables import text_to_addr
-from auditor.inventory import AddressIndex
 from auditor.verdicts.lookup import lookup_unique
 
 
