@@ -70,7 +70,7 @@ class PcapWalk:
         room = self.max_records - self.n
         if self.absurd or room <= 0:
             return pos
-        if _walk_pcap_c is not None:
+        if _walk_pcap_c is not None and self.headers is not None:
             got, pos, absurd = _walk_pcap_c(arr, pos, end, room, self.endian == ">", MAX_RECORD_BYTES,
                                             self.offsets[self.n :], self.headers[self.n :])
         else:

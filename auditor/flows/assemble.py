@@ -81,7 +81,7 @@ STATE_FIELDS: dict[str, str] = {
 }
 
 
-def later_by_more_than(later: np.ndarray, earlier: np.ndarray, span: np.ndarray) -> np.ndarray:
+def later_by_more_than(later: np.ndarray | int, earlier: np.ndarray | int, span: np.ndarray | int) -> np.ndarray:
     """``later - earlier > span`` without int64 overflow: a damaged capture
     can hold times centuries apart, whose difference does not fit in int64.
     Where ``later > earlier`` the unsigned difference is the true one."""
