@@ -24,8 +24,6 @@ no header's, as tshark and scapy read them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..tables import IPV4_MAPPED_LO_PREFIX, PACKET_COLUMNS, Bucket
@@ -62,24 +60,22 @@ DECODED_LINKTYPES = frozenset(
 )
 
 
-@dataclass
 class Decoded:
-    """Columns for the rows of one decode call (PACKET_COLUMNS minus ts/wire_len)."""
+    """What one decode call gives: ``columns``, one array per COLUMN_NAMES
+    entry (the packet columns but time and length), also read as attributes
+    (``d.bucket``); ``wide``, the rows to decode again from a wider window;
+    ``icmp``, the ICMP unreachables quoting TCP/UDP ("row" = row index)."""
 
-    bucket: np.ndarray
-    ip_version: np.ndarray
-    src_hi: np.ndarray
-    src_lo: np.ndarray
-    dst_hi: np.ndarray
-    dst_lo: np.ndarray
-    proto: np.ndarray
-    sport: np.ndarray
-    dport: np.ndarray
-    tcp_flags: np.ndarray
-    ip_id: np.ndarray
-    frag: np.ndarray
-    wide: np.ndarray  # bool: decode again from a wider window
-    icmp: dict[str, np.ndarray]  # ICMP unreachable rows quoting TCP/UDP ("row" = row index)
+    def __init__(self, columns: dict[str, np.ndarray], wide: np.ndarray, icmp: dict[str, np.ndarray]) -> None:
+        self.columns = columns
+        self.wide = wide
+        self.icmp = icmp
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.__dict__["columns"][name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 # The packet columns a decode writes (all but the record header's time and length).
@@ -865,7 +861,7 @@ class _Decoder:
         else:
             self.cut(np.flatnonzero(self.st != DONE))
         icmp = self.icmp_errors()
-        return Decoded(**{k: getattr(self, k) for k in COLUMN_NAMES}, wide=self.wide, icmp=icmp)
+        return Decoded({k: getattr(self, k) for k in COLUMN_NAMES}, self.wide, icmp)
 
 
 def _in_packet_order(icmp: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -925,7 +921,7 @@ def decode_records(arr: np.ndarray, data_off: np.ndarray, caplen: np.ndarray, li
         for name in COLUMN_NAMES:
             cols[name][idx] = getattr(sub, name)
         icmp = dict(sub.icmp, row=idx[sub.icmp["row"]])
-    return Decoded(**cols, wide=np.zeros(n, bool), icmp=icmp)
+    return Decoded(cols, np.zeros(n, bool), icmp)
 
 
 def _decode_records_numpy(arr: np.ndarray, data_off: np.ndarray, caplen: np.ndarray, link: np.ndarray) -> Decoded:

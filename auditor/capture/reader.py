@@ -370,21 +370,7 @@ class FileReader:
         rows = d.icmp["row"]
         icmp = IcmpErrors(ts_ns=ts_ns[rows].astype(np.int64), **{k: v for k, v in d.icmp.items() if k != "row"})
         return PacketBatch(
-            ts_ns=ts_ns.astype(np.int64, copy=False),
-            wire_len=wire_len.astype(np.uint32),
-            bucket=d.bucket,
-            ip_version=d.ip_version,
-            src_hi=d.src_hi,
-            src_lo=d.src_lo,
-            dst_hi=d.dst_hi,
-            dst_lo=d.dst_lo,
-            proto=d.proto,
-            sport=d.sport,
-            dport=d.dport,
-            tcp_flags=d.tcp_flags,
-            ip_id=d.ip_id,
-            frag=d.frag,
-            icmp_errors=icmp,
+            ts_ns=ts_ns.astype(np.int64, copy=False), wire_len=wire_len.astype(np.uint32), **d.columns, icmp_errors=icmp
         )
 
 
