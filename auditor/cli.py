@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
 from auditor import __version__
 from auditor.errors import AuditorError, UsageError
@@ -335,3 +335,24 @@ def main(
         if debug:
             traceback.print_exc(file=err)
         return 3
+
+
+def run() -> NoReturn:
+    """The ``zvr-audit`` command and ``python -m auditor``: ``main()``, then
+    leave at once. Tearing the interpreter down frees every module and array
+    one by one (0.1-0.2 s after auditing a 2 GB capture); the system reclaims
+    a process in one go. Standard streams are flushed first; every file
+    zvr-audit writes is closed by then. Should a thread or worker process
+    still run (a Dask client, a process pool), the normal exit waits for it."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing more to say
+            pass
+    import threading
+
+    mp = sys.modules.get("multiprocessing")
+    if threading.active_count() > 1 or (mp is not None and mp.active_children()):
+        sys.exit(code)
+    os._exit(code)

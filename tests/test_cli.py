@@ -69,6 +69,43 @@ def test_python_m_auditor_runs() -> None:
     assert proc.returncode == 0 and proc.stdout.startswith("zvr-audit ")
 
 
+def _buffered_env() -> dict[str, str]:
+    """The environment with block-buffered standard streams, as a user's
+    shell gives them (CI may set PYTHONUNBUFFERED, which hides lost output)."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
+def _demo_flows_to_stdout() -> list[str]:
+    from auditor.resources import captures_dir
+
+    return [sys.executable, "-m", "auditor", "flows", str(captures_dir() / "demo.pcapng"), "--csv", "-"]
+
+
+def test_the_command_leaves_at_once_with_its_output_whole() -> None:
+    """``run`` skips the interpreter's teardown: what sits in the stdout
+    buffer (here the CSV pandas wrote) must still come out, and the exit
+    code with it."""
+    proc = subprocess.run(_demo_flows_to_stdout(), check=False, capture_output=True, text=True, timeout=120,
+                          env=_buffered_env())
+    assert proc.returncode == 0 and proc.stderr == ""
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("client_ip,") and len(lines) == 1 + 150  # the demo's 150 flows
+    assert lines[-1].count(",") == lines[0].count(",")
+
+
+def test_a_reader_that_stops_early_gets_no_error_noise() -> None:
+    """``zvr-audit flows CAP --csv - | head -0``: a reader that closes the
+    pipe is no error: exit 0, nothing on stderr, no traceback."""
+    with subprocess.Popen(_demo_flows_to_stdout(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=_buffered_env()) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # before anything is written: every write meets a closed pipe
+        err = proc.stderr.read()
+        assert proc.wait(timeout=120) == 0 and err == b""
+
+
 # ------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
 def scenarios(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, str]]:
