@@ -133,6 +133,11 @@ static PyObject *walk_pcapng(PyObject *self, PyObject *args)
  * proto, tcp_flags, frag, slow; uint64 addresses; uint16 ports; uint32 ip_id.
  * returns the number of slow rows
  */
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else /* MSVC and others: no prefetch hint, same results */
+#define PREFETCH(p) ((void)0)
+#endif
 #define B_TCP 0
 #define B_UDP 1
 #define V4_MAPPED 0x0000FFFF00000000ULL
@@ -187,7 +192,7 @@ static PyObject *decode_common(PyObject *self, PyObject *args)
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t off = data_off[i], end = caplen[i];
         if (i + 8 < n && data_off[i + 8] >= 0 && data_off[i + 8] < buflen) /* records are far apart: fetch ahead */
-            __builtin_prefetch(buf + data_off[i + 8] + 32);
+            PREFETCH(buf + data_off[i + 8] + 32);
         /* a record outside the buffer is never read here */
         if (off < 0 || end < 0 || off > buflen || end > buflen - off) goto slow_row;
         const unsigned char *p = buf + off;
