@@ -254,13 +254,17 @@ def test_workers_start_early_and_stop_when_the_stream_is_closed_unread(ring: tup
     assert len(early) == len(late) and all((a.ts_ns == b.ts_ns).all() for a, b in zip(early, late))
     assert stream.captures == plain.captures and stream.counts == plain.counts
 
+    # this stream's own workers: other streams' may still be on their way out
+    before = set(multiprocessing.active_children())
     unread = capture_to_packets_parallel(paths, jobs=2)
     unread.start()
+    workers = [p for p in multiprocessing.active_children() if p not in before]
+    assert workers  # started before anything was read
     unread.close()
     unread.close()
-    for child in multiprocessing.active_children():
-        child.join(timeout=60)
-    assert not multiprocessing.active_children()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert not any(worker.is_alive() for worker in workers)
 
 
 @pytest.mark.parametrize("threads", [True, False])
