@@ -62,6 +62,14 @@ def capture_info(reader: Any) -> dict[str, Any]:
     }
 
 
+# Read buffers outlive their file, two at the most per process: a directory
+# of hundreds of ring-buffer segments would otherwise fault in fresh memory
+# (a page fault every 4 KiB) for every file. A buffer comes back here only
+# once no hash reads it any more (after HashingFile.close).
+_FREE_BUFFERS: list[np.ndarray] = []
+_FREE_MAX = 2
+
+
 class _Window:
     """The unconsumed bytes of a stream: ``arr[start:end]``, stream offset ``base + i``."""
 
@@ -89,6 +97,11 @@ class _Window:
         want = max(self.block_bytes, need - keep)
         size = keep + want + _PAD
         spare, self._spare = self._spare, None
+        if spare is None:  # a buffer an earlier file left
+            try:
+                spare = _FREE_BUFFERS.pop()  # atomic: readers may run in threads
+            except IndexError:
+                pass
         if spare is not None and len(spare) >= size:
             new = spare
             reclaim = getattr(self.stream, "reclaim", None)
@@ -115,6 +128,15 @@ class _Window:
         new[self.end : size] = 0
         if got < want or self.error:
             self.eof = True
+
+    def release(self) -> None:
+        """Hand the buffers to the next file's window (call once nothing reads them)."""
+        for buf in (self.arr, self._spare):
+            if buf is not None and len(buf) > _PAD:
+                _FREE_BUFFERS.append(buf)
+        _FREE_BUFFERS.sort(key=len)
+        del _FREE_BUFFERS[: max(0, len(_FREE_BUFFERS) - _FREE_MAX)]  # keep the largest
+        self.arr, self._spare = np.zeros(_PAD, np.uint8), None
 
 
 class FileReader:
@@ -209,6 +231,7 @@ class FileReader:
             # what is left in the file bounds what a block may make us read (uncompressed only)
             self._file_bytes = None if self.compression else os.fstat(raw.fileno()).st_size
             hashing = HashingFile(raw, threads=self.threads, sha256=self.hash_file)
+            win: _Window | None = None
             try:
                 win = _Window(decompressor(hashing, self.compression, self.name), self.block_bytes)
                 win.fill()
@@ -234,6 +257,8 @@ class FileReader:
                 self.sha256 = hashing.drain()
             finally:
                 hashing.close()
+                if win is not None:  # no hash reads its buffers any more
+                    win.release()
 
     # ---- formats -------------------------------------------------------------------
     def _pcap(self, win: _Window) -> Iterator[PacketBatch]:
