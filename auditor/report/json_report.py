@@ -51,10 +51,12 @@ def generated_now(generated_at: _dt.datetime | str | None = None) -> str:
         return generated_at
     if generated_at is None:
         epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-        if epoch.isdigit():
-            generated_at = _dt.datetime.fromtimestamp(int(epoch), tz=_dt.timezone.utc)
-        else:
-            generated_at = _dt.datetime.now(tz=_dt.timezone.utc)
+        generated_at = _dt.datetime.now(tz=_dt.timezone.utc)  # unless the epoch is a usable time
+        if epoch.isascii() and epoch.isdigit():
+            try:
+                generated_at = _dt.datetime.fromtimestamp(int(epoch), tz=_dt.timezone.utc)
+            except (OverflowError, OSError, ValueError):  # past year 9999
+                pass
     if generated_at.tzinfo is None:
         generated_at = generated_at.replace(tzinfo=_dt.timezone.utc)
     return (

@@ -398,7 +398,8 @@ def _natural_key(text: str) -> tuple:
     """vra-2 before vra-10."""
     import re
 
-    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", text) if t)
+    # isdecimal, not isdigit: "¹" is a digit to isdigit but not to \d or int()
+    return tuple((0, int(t), "") if t.isdecimal() else (1, 0, t) for t in re.split(r"(\d+)", text) if t)
 
 
 def _node_lines(node: _Node) -> list[tuple[str, bool]]:

@@ -201,6 +201,16 @@ def test_generated_at(monkeypatch):
     assert make_report(generated_at=given)["generated_at"] == "2024-05-01T12:00:00Z"
 
 
+@pytest.mark.parametrize("epoch", ["¹²", "99999999999999999999", "-5", "soon"])
+def test_an_unusable_source_date_epoch_means_now(monkeypatch, epoch):
+    """Superscript digits (isdigit but not int), a year past 9999 or text:
+    the report is made with the current time, never a crash."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+    parsed = dt.datetime.strptime(make_report()["generated_at"], "%Y-%m-%dT%H:%M:%SZ")
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    assert abs((now - parsed).total_seconds()) < 60
+
+
 def test_report_is_deterministic(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1714564800")
     assert make_report(include_flows=True) == make_report(include_flows=True)
