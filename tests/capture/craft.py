@@ -57,10 +57,12 @@ def idb(linktype: int, *, snaplen: int = 0, tsresol: int | None = None, tsoffset
     return block(1, struct.pack(endian + "HHI", linktype, 0, snaplen) + opts, endian)
 
 
-def epb(iface: int, ticks: int, data: bytes, *, orig_len: int | None = None, endian: str = "<") -> bytes:
+def epb(iface: int, ticks: int, data: bytes, *, orig_len: int | None = None, endian: str = "<",
+        comment: bytes | None = None) -> bytes:
     hdr = struct.pack(endian + "IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(data),
                       len(data) if orig_len is None else orig_len)
-    return block(6, hdr + data, endian)
+    opts = option(1, comment, endian) + option(0, b"", endian) if comment else b""
+    return block(6, hdr + _pad(data) + opts, endian)
 
 
 def pb(iface: int, ticks: int, data: bytes, *, endian: str = "<") -> bytes:

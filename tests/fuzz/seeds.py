@@ -20,10 +20,11 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from capture.craft import NS, block, epb, idb, pb, pcap_bytes, shb, spb  # tests/ is on sys.path
+
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = (REPO / ".." / "shared" / "corpus").resolve()
 
-NS = 1_000_000_000
 T0 = 1_700_000_000 * NS
 
 PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
@@ -39,76 +40,6 @@ class Seed:
     def fmt(self) -> str:
         return "pcapng" if self.data[:4] == PCAPNG_MAGIC else "pcap"
 
-
-# ---------------------------------------------------------------- framing
-def pcap_file(
-    records: list[tuple[int, bytes]],
-    *,
-    linktype: int = 1,
-    endian: str = "<",
-    nano: bool = False,
-    snaplen: int = 65535,
-) -> bytes:
-    magic = 0xA1B23C4D if nano else 0xA1B2C3D4
-    out = [struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)]
-    for ts_ns, data in records:
-        sec, frac = divmod(ts_ns, NS)
-        out.append(
-            struct.pack(endian + "IIII", sec, frac if nano else frac // 1000, len(data), len(data))
-            + data
-        )
-    return b"".join(out)
-
-
-def _pad(b: bytes) -> bytes:
-    return b + b"\0" * (-len(b) % 4)
-
-
-def block(btype: int, body: bytes, e: str = "<") -> bytes:
-    body = _pad(body)
-    n = len(body) + 12
-    return struct.pack(e + "II", btype, n) + body + struct.pack(e + "I", n)
-
-
-def option(code: int, value: bytes, e: str = "<") -> bytes:
-    return struct.pack(e + "HH", code, len(value)) + _pad(value)
-
-
-def shb(e: str = "<") -> bytes:
-    return block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1), e)
-
-
-def idb(
-    linktype: int,
-    *,
-    snaplen: int = 0,
-    tsresol: int | None = None,
-    tsoffset: int | None = None,
-    e: str = "<",
-) -> bytes:
-    opts = b""
-    if tsresol is not None:
-        opts += option(9, bytes([tsresol]), e)
-    if tsoffset is not None:
-        opts += option(14, struct.pack(e + "q", tsoffset), e)
-    if opts:
-        opts += option(0, b"", e)
-    return block(1, struct.pack(e + "HHI", linktype, 0, snaplen) + opts, e)
-
-
-def epb(iface: int, ticks: int, data: bytes, e: str = "<", comment: bytes | None = None) -> bytes:
-    hdr = struct.pack(e + "IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data))
-    opts = option(1, comment, e) + option(0, b"", e) if comment else b""
-    return block(6, hdr + _pad(data) + opts, e)
-
-
-def pb(iface: int, ticks: int, data: bytes, e: str = "<") -> bytes:
-    hdr = struct.pack(e + "HHIIII", iface, 0, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data))
-    return block(2, hdr + data, e)
-
-
-def spb(data: bytes, e: str = "<") -> bytes:
-    return block(3, struct.pack(e + "I", len(data)) + data, e)
 
 
 # ---------------------------------------------------------------- packets
@@ -175,15 +106,15 @@ def generated_seeds() -> list[Seed]:
     f = frames()
     rec = lambda fs: [(T0 + i * 1000, x) for i, x in enumerate(fs)]
     out = [
-        Seed("gen/pcap_le_us_eth", pcap_file(rec(f["eth"]))),
-        Seed("gen/pcap_be_us_vlan", pcap_file(rec(f["vlan"]), endian=">")),
-        Seed("gen/pcap_le_ns_raw", pcap_file(rec(f["raw"]), linktype=101, nano=True)),
-        Seed("gen/pcap_be_ns_null", pcap_file(rec(f["null"]), linktype=0, endian=">", nano=True)),
+        Seed("gen/pcap_le_us_eth", pcap_bytes(rec(f["eth"]))),
+        Seed("gen/pcap_be_us_vlan", pcap_bytes(rec(f["vlan"]), endian=">")),
+        Seed("gen/pcap_le_ns_raw", pcap_bytes(rec(f["raw"]), linktype=101, nano=True)),
+        Seed("gen/pcap_be_ns_null", pcap_bytes(rec(f["null"]), linktype=0, endian=">", nano=True)),
         Seed(
             "gen/pcap_sll_snap64",
-            pcap_file([(t, x[:64]) for t, x in rec(f["sll"])], linktype=113, snaplen=64),
+            pcap_bytes([(t, x[:64]) for t, x in rec(f["sll"])], linktype=113, snaplen=64),
         ),
-        Seed("gen/pcap_dlt228", pcap_file(rec(f["raw4"]), linktype=228)),
+        Seed("gen/pcap_dlt228", pcap_bytes(rec(f["raw4"]), linktype=228)),
     ]
     # pcapng: two sections of opposite byte order, several interfaces with
     # their own link type, if_tsresol (10^-9 and 2^-20) and if_tsoffset,
@@ -205,11 +136,11 @@ def generated_seeds() -> list[Seed]:
     )
     be = (
         shb(">")
-        + idb(0, e=">")
-        + idb(1, tsresol=0x94, e=">")
-        + pb(1, T0 >> 10, f["eth"][5], e=">")
-        + spb(f["null"][0], e=">")
-        + b"".join(epb(1, (T0 >> 10) + i, x, e=">") for i, x in enumerate(f["vlan"]))
+        + idb(0, endian=">")
+        + idb(1, tsresol=0x94, endian=">")
+        + pb(1, T0 >> 10, f["eth"][5], endian=">")
+        + spb(f["null"][0], endian=">")
+        + b"".join(epb(1, (T0 >> 10) + i, x, endian=">") for i, x in enumerate(f["vlan"]))
     )
     out += [
         Seed("gen/pcapng_le_two_ifaces", le),

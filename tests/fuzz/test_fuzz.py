@@ -14,6 +14,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from capture.craft import epb, idb, pcap_bytes, shb
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
@@ -22,18 +23,7 @@ from auditor.errors import CaptureError
 
 from .invariants import Hang, check_capture, check_cli, check_pair, known_bug, time_limit
 from .mutate import OPS, compress, make_mutant, units
-from .seeds import (
-    CORPUS,
-    T0,
-    all_seeds,
-    corpus_seeds,
-    epb,
-    frames,
-    generated_seeds,
-    idb,
-    pcap_file,
-    shb,
-)
+from .seeds import CORPUS, T0, all_seeds, corpus_seeds, frames, generated_seeds
 
 SECONDS_PER_INPUT = 5
 FLOOD_SHORT = (10, 100, 300)  # the campaign floods with up to thousands of copies
@@ -107,7 +97,7 @@ def test_mutants_keep_the_invariants(rng: random.Random, through_cli: int, work:
 def _claims_4gb() -> dict[str, bytes]:
     """Captures whose first record/block claims (about) 4 GB, after a few good packets."""
     eth = frames()["eth"]
-    good = pcap_file([(T0 + i, eth[i]) for i in range(3)])
+    good = pcap_bytes([(T0 + i, eth[i]) for i in range(3)])
     pcap_huge = good + struct.pack("<IIII", 1, 0, 0xFFFFFFFF, 0xFFFFFFFF) + b"\0" * 64
     ng = shb() + idb(1) + epb(0, T0, eth[0])
     return {
@@ -355,7 +345,7 @@ def test_icmp_error_without_any_flow(work: Path) -> None:
     from auditor.flows import packets_to_flows
 
     path = work / "only_icmp_error.pcap"
-    path.write_bytes(pcap_file([(T0, frames()["eth"][6])]))
+    path.write_bytes(pcap_bytes([(T0, frames()["eth"][6])]))
     table = packets_to_flows(capture_to_packets([path]))
     assert len(table.flows) == 0 and table.unmatched_icmp_errors == 1
     assert check_cli(path, work) == 0
