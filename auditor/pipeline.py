@@ -233,10 +233,9 @@ def _read(captures: list[Path], engine: str, jobs: int, dask: str | None, *, sha
     """The packet stream of the captures, from the chosen reader; with
     ``sha256=False`` the native reader hashes nothing."""
     from auditor.capture import expand_capture_paths
-    from auditor.capture.parallel import capture_to_packets_parallel
+    from auditor.capture.parallel import capture_to_packets_parallel, cores
 
-    if jobs < 0:
-        raise UsageError(f"--jobs {jobs}: expected 0 (all cores) or a number of cores, 1 or more")
+    cores(jobs)  # a bad --jobs is refused whichever reader runs
     paths = expand_capture_paths(captures)
     if engine == "native":
         return capture_to_packets_parallel(paths, jobs=jobs, dask=dask, sha256=sha256)

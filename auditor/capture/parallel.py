@@ -132,6 +132,14 @@ class ParallelCaptureStream(CaptureStream):
         self.counts = {"read": read, **dict(zip(BUCKET_KEYS, counts.tolist()))}
 
 
+def cores(jobs: int) -> int:
+    """How many cores ``--jobs`` allows (0: all of them); a negative number
+    is a usage error."""
+    if jobs < 0:
+        raise UsageError(f"--jobs {jobs}: expected 0 (all cores) or a number of cores, 1 or more")
+    return jobs or os.cpu_count() or 1
+
+
 def capture_to_packets_parallel(
     paths: list[Path],
     *,
@@ -150,9 +158,7 @@ def capture_to_packets_parallel(
     None), for output that shows no hash."""
     if dask:
         return _on_dask(paths, dask, chunk_packets, sha256)
-    if jobs < 0:
-        raise UsageError(f"--jobs {jobs}: expected 0 (all cores) or a number of cores, 1 or more")
-    jobs = jobs or os.cpu_count() or 1
+    jobs = cores(jobs)
     if jobs == 1:
         return CaptureStream(paths, chunk_packets, threads=False, sha256=sha256)
     if len(paths) < 2:
