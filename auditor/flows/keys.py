@@ -126,16 +126,8 @@ def unique_pairs(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     """Sorted unique (hi, lo) rows as an (n, 2) uint64 array."""
     if len(hi) == 0:
         return np.zeros((0, 2), np.uint64)
-    if not hi.any():
-        u = np.sort(pd.unique(lo))
-        return np.column_stack([np.zeros(len(u), np.uint64), u.astype(np.uint64)])
-    hc, hu = pd.factorize(hi)
-    lc, lu = pd.factorize(lo)
-    k = pd.unique(hc.astype(np.int64) * len(lu) + lc)
-    uh = np.asarray(hu, np.uint64)[k // len(lu)]
-    ul = np.asarray(lu, np.uint64)[k % len(lu)]
-    order = np.lexsort((ul, uh))
-    return np.column_stack([uh[order], ul[order]])
+    _, u_hi, u_lo = ordered_address_codes(np.asarray(hi, np.uint64), lo)
+    return np.column_stack([u_hi, u_lo])
 
 
 def merge_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
