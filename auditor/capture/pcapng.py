@@ -128,8 +128,6 @@ class PacketBlockRuns:
         return self.pos[:n], self.kind[:n], self.headers[:n]
 
 
-COMPILED_RUNS = _walk_pcapng_c is not None
-
 
 def walk_pcapng_blocks(
     buf: memoryview, pos: int, end: int, max_records: int, st: PcapngState

@@ -27,7 +27,7 @@ from ..tables import Bucket, IcmpErrors, PacketBatch, iso_utc
 from .decode import DECODED_LINKTYPES, SECOND_WINDOW, decode_records
 from .linktypes import linktype_name
 from .pcap import FILE_HEADER_BYTES, MAX_RECORD_BYTES, PcapWalk, parse_file_header, record_fields
-from .pcapng import COMPILED_RUNS, PacketBlockRuns, PcapngState, block_fields, walk_pcapng_blocks
+from .pcapng import PacketBlockRuns, PcapngState, block_fields, walk_pcapng_blocks
 from .source import (
     HashingFile,
     decompressor,
@@ -294,15 +294,14 @@ class FileReader:
         # per chunk), however many sections the file has.
         pending: list[tuple[np.ndarray, ...]] = []
         pending_n = 0
-        runs = PacketBlockRuns(self.chunk_packets) if COMPILED_RUNS else None
+        runs = PacketBlockRuns(self.chunk_packets)  # walks nothing without the compiled helper
 
         def walk_piece(arr: np.ndarray, start: int, end: int) -> int:
-            assert runs is not None
             return runs.walk(arr, start, end, self.chunk_packets - pending_n - runs.n, st)
 
         try:
             while True:
-                if runs is not None and runs.n:  # walked while the buffer filled
+                if runs.n:  # walked while the buffer filled
                     blocks, kinds, headers = runs.take()
                     fields, good, bad = block_fields(win.arr, blocks, kinds, st, headers)
                     if good:
@@ -339,7 +338,7 @@ class FileReader:
                             self._damage(win, win.start, "file ends inside its section header block")
                         self._warn_at(win.base + win.start, "file ends in the middle of a block")
                     return
-                win.fill(need, on_piece=walk_piece if runs is not None else None)
+                win.fill(need, on_piece=walk_piece)
         finally:
             self.skipped_blocks = st.skipped_blocks
             self.link_types = [i.linktype for i in st.interfaces]
